@@ -1,0 +1,24 @@
+"""Shared machinery for the course "Sync vs Async Python, measured".
+
+The notebooks import the modules they need, for example::
+
+    from helpers import config, services, load, plots, models, timing
+
+config     quick and full mode
+workloads  calibrated CPU burn and I/O wait (picklable, for any pool)
+procs      subprocesses that are always cleaned up
+services   the slow service (a real aiohttp server in its own process)
+clients    one timed request, blocking (requests) or async (aiohttp)
+load       the load generator (its own process): one row per request
+timing     Timer, repeat-and-median, throughput and latency percentiles
+models     the ideal and queueing models drawn beside measurements
+simul      the chess simul, played for real and scaled down
+plots      timelines and sweeps, one consistent look
+system     this machine: cores, GIL, limits, package versions
+results    saving measurements to results/
+
+Importing this package (or any module) has no side effects: it starts no
+server, prints nothing and leaves matplotlib's settings alone.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,169 @@
+"""Plots with one consistent look: timelines and sweeps.
+
+Every function draws inside ``matplotlib.rc_context`` and returns its Axes;
+nothing here changes matplotlib's global settings.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+STYLE = {
+    "figure.figsize": (9, 3.6),
+    "figure.dpi": 100,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "legend.frameon": False,
+}
+COLORS = {
+    "served": "#1f77b4",
+    "waiting": "#ffbf80",
+    "model": "#444444",
+    "measured": "#d62728",
+    "master": "#1f77b4",
+    "opponent": "#c7c7c7",
+    "cpu": "#d62728",
+    "io": "#1f77b4",
+}
+
+
+def _axes(ax, height: float | None = None):
+    if ax is not None:
+        return ax
+    w, h = STYLE["figure.figsize"]
+    _, ax = plt.subplots(figsize=(w, height or h), layout="constrained")
+    return ax
+
+
+def timeline(
+    df: pd.DataFrame,
+    *,
+    lane: str = "client",
+    phases: Sequence[tuple[str, str, str]] | None = None,
+    color_by: str | None = None,
+    ax=None,
+    title: str | None = None,
+    xlabel: str = "time since start (s)",
+    lane_label: str | None = None,
+):
+    """One row per ``lane`` (client, worker, board...), one bar per request.
+
+    ``phases`` lists (start column, end column, label) drawn in order, by
+    default waiting (t_send to server_start, when known) then being served
+    (server_start to server_end), or t_send to t_done when the server's times
+    are missing. With ``color_by`` (e.g. "who") each bar is coloured by that
+    column instead, from the start/end columns of the first phase.
+    """
+    if lane not in df.columns:
+        raise ValueError(f"no column {lane!r} to use as lanes; columns are {list(df.columns)}")
+    if phases is None:
+        if {"server_start", "server_end"} <= set(df.columns) and df["server_start"].notna().all():
+            phases = [("t_send", "server_start", "waiting"), ("server_start", "server_end", "served")]
+        else:
+            phases = [("t_send", "t_done", "served")]
+    lanes = sorted(df[lane].dropna().unique())
+    row_of = {v: i for i, v in enumerate(lanes)}
+    height = min(8.0, 1.2 + 0.28 * len(lanes))
+    with plt.rc_context(STYLE):
+        ax = _axes(ax, height)
+        y = df[lane].map(row_of).to_numpy()
+        if color_by is not None:
+            start, end, _ = phases[0]
+            groups = list(dict.fromkeys(df[color_by]))
+            for g in groups:
+                m = (df[color_by] == g).to_numpy()
+                ax.barh(y[m], (df[end] - df[start])[m], left=df[start][m], height=0.7,
+                        color=COLORS.get(str(g)), label=str(g), edgecolor="white", linewidth=0.3)
+        else:
+            for start, end, label in phases:
+                width = (df[end] - df[start]).clip(lower=0)
+                ax.barh(y, width, left=df[start], height=0.7, color=COLORS.get(label),
+                        label=label, edgecolor="white", linewidth=0.5)
+        ax.set_yticks(range(len(lanes)))
+        ax.set_yticklabels([str(v) for v in lanes] if len(lanes) <= 30 else [""] * len(lanes))
+        ax.invert_yaxis()
+        ax.set_ylabel(lane_label or lane)
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="upper right", fontsize=8)
+        if title:
+            ax.set_title(title)
+    return ax
+
+
+def sweep(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    model: Callable[[float], float] | pd.DataFrame | None = None,
+    model_y: str | None = None,
+    hue: str | None = None,
+    ax=None,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    model_label: str = "model",
+):
+    """Measured ``y`` against ``x`` (one line per ``hue`` group), with a model overlaid.
+
+    ``model`` is either a function of x, drawn as a dashed line over a fine
+    grid of the measured x range (as steps for integer x), or a DataFrame with
+    columns ``x`` and ``model_y`` (default ``y``).
+    """
+    for col in [x, y] + ([hue] if hue else []):
+        if col not in df.columns:
+            raise ValueError(f"no column {col!r}; columns are {list(df.columns)}")
+    with plt.rc_context(STYLE):
+        ax = _axes(ax)
+        groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
+        for name, g in groups:
+            g = g.sort_values(x)
+            label = "measured" if name is None else f"{hue}={name}"
+            ax.plot(g[x], g[y], "o-", ms=4, label=label,
+                    color=COLORS["measured"] if name is None else None)
+        if model is not None:
+            if isinstance(model, pd.DataFrame):
+                m = model.sort_values(x)
+                ax.plot(m[x], m[model_y or y], "--", color=COLORS["model"], label=model_label)
+            else:
+                xs = np.sort(df[x].unique())
+                if np.issubdtype(np.asarray(xs).dtype, np.integer):
+                    grid = np.arange(xs.min(), xs.max() + 1)
+                    ax.step(grid, [model(v) for v in grid], "--", where="mid", color=COLORS["model"], label=model_label)
+                else:
+                    grid = np.linspace(xs.min(), xs.max(), 200)
+                    ax.plot(grid, [model(v) for v in grid], "--", color=COLORS["model"], label=model_label)
+        if logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(ylabel or y)
+        ax.legend(fontsize=8)
+        if title:
+            ax.set_title(title)
+    return ax
+
+
+def bars(values: pd.Series, *, ax=None, title: str | None = None, ylabel: str | None = None, fmt: str = "{:.2f}"):
+    """A labelled bar chart of a Series (index as categories)."""
+    with plt.rc_context(STYLE):
+        ax = _axes(ax)
+        bars_ = ax.bar([str(i) for i in values.index], values.to_numpy(), color=COLORS["served"])
+        ax.bar_label(bars_, labels=[fmt.format(v) for v in values.to_numpy()], fontsize=8)
+        ax.grid(axis="x", visible=False)
+        if ylabel:
+            ax.set_ylabel(ylabel)
+        if title:
+            ax.set_title(title)
+    return ax

@@ -1,0 +1,59 @@
+"""Execute notebooks top to bottom in place, the way the committed outputs are made.
+
+usage: python scripts/execute_notebooks.py NOTEBOOK...   (run by `make outputs`)
+
+Each notebook runs in a fresh kernel from its own folder, cell by cell; cells
+tagged ``raises-exception`` may fail (they teach an error), any other error
+stops with a clear message and leaves the file untouched. Volatile metadata
+(timings, widget state) is not written.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def execute(path: Path, timeout_s: int = 600) -> None:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout_s,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+    )
+    t0 = time.perf_counter()
+    client.execute()
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    print(f"{path}: {len(nb.cells)} cells in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    for arg in argv:
+        path = Path(arg)
+        if not path.is_file() or path.suffix != ".ipynb":
+            print(f"not a notebook: {arg}", file=sys.stderr)
+            return 2
+        try:
+            execute(path)
+        except CellExecutionError as e:
+            print(f"{path}: a cell failed; the file was not changed.\n{e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
