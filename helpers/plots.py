@@ -1,7 +1,9 @@
 """Plots with one consistent look: timelines and sweeps.
 
-Every function draws inside ``matplotlib.rc_context`` and returns its Axes;
-nothing here changes matplotlib's global settings.
+Every function styles its own figure and returns its Axes; nothing here
+changes matplotlib's global settings. (Not even temporarily: drawing inside
+``matplotlib.rc_context`` stops the Jupyter inline backend from showing the
+figures of later cells, so the look is applied to each Axes instead.)
 """
 
 from __future__ import annotations
@@ -12,16 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-STYLE = {
-    "figure.figsize": (9, 3.6),
-    "figure.dpi": 100,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "font.size": 10,
-    "legend.frameon": False,
-}
+FIGSIZE = (9.0, 3.6)
 COLORS = {
     "served": "#1f77b4",
     "waiting": "#ffbf80",
@@ -37,9 +30,23 @@ COLORS = {
 def _axes(ax, height: float | None = None):
     if ax is not None:
         return ax
-    w, h = STYLE["figure.figsize"]
-    _, ax = plt.subplots(figsize=(w, height or h), layout="constrained")
+    _, ax = plt.subplots(figsize=(FIGSIZE[0], height or FIGSIZE[1]), layout="constrained")
     return ax
+
+
+def _finish(ax, title: str | None, xlabel: str | None, ylabel: str | None, legend: bool = True) -> None:
+    """The course's look: no top/right frame, a light grid, a frameless legend."""
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(True, alpha=0.3)
+    ax.set_axisbelow(True)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, fontsize=8)
 
 
 def timeline(
@@ -70,31 +77,30 @@ def timeline(
             phases = [("t_send", "t_done", "served")]
     lanes = sorted(df[lane].dropna().unique())
     row_of = {v: i for i, v in enumerate(lanes)}
-    height = min(8.0, 1.2 + 0.28 * len(lanes))
-    with plt.rc_context(STYLE):
-        ax = _axes(ax, height)
-        y = df[lane].map(row_of).to_numpy()
-        if color_by is not None:
-            start, end, _ = phases[0]
-            groups = list(dict.fromkeys(df[color_by]))
-            for g in groups:
-                m = (df[color_by] == g).to_numpy()
-                ax.barh(y[m], (df[end] - df[start])[m], left=df[start][m], height=0.7,
-                        color=COLORS.get(str(g)), label=str(g), edgecolor="white", linewidth=0.3)
-        else:
-            for start, end, label in phases:
-                width = (df[end] - df[start]).clip(lower=0)
-                ax.barh(y, width, left=df[start], height=0.7, color=COLORS.get(label),
-                        label=label, edgecolor="white", linewidth=0.5)
+    height = min(5.5, 1.2 + 0.28 * len(lanes))
+    ax = _axes(ax, height)
+    y = df[lane].map(row_of).to_numpy()
+    if color_by is not None:
+        start, end, _ = phases[0]
+        groups = list(dict.fromkeys(df[color_by]))
+        for g in groups:
+            m = (df[color_by] == g).to_numpy()
+            ax.barh(y[m], (df[end] - df[start])[m], left=df[start][m], height=0.7,
+                    color=COLORS.get(str(g)), label=str(g), linewidth=0)
+    else:
+        for start, end, label in phases:
+            width = (df[end] - df[start]).clip(lower=0)
+            ax.barh(y, width, left=df[start], height=0.7, color=COLORS.get(label),
+                    label=label, edgecolor="white", linewidth=0.5)
+    if len(lanes) <= 30:
         ax.set_yticks(range(len(lanes)))
-        ax.set_yticklabels([str(v) for v in lanes] if len(lanes) <= 30 else [""] * len(lanes))
-        ax.invert_yaxis()
-        ax.set_ylabel(lane_label or lane)
-        ax.set_xlabel(xlabel)
-        ax.grid(axis="y", visible=False)
-        ax.legend(loc="upper right", fontsize=8)
-        if title:
-            ax.set_title(title)
+        ax.set_yticklabels([str(v) for v in lanes])
+    else:  # too many to label: the rows speak for themselves
+        ax.set_yticks([])
+    ax.set_xlim(left=0)
+    ax.invert_yaxis()
+    _finish(ax, title, xlabel, lane_label or lane)
+    ax.grid(axis="y", visible=False)
     return ax
 
 
@@ -123,47 +129,38 @@ def sweep(
     for col in [x, y] + ([hue] if hue else []):
         if col not in df.columns:
             raise ValueError(f"no column {col!r}; columns are {list(df.columns)}")
-    with plt.rc_context(STYLE):
-        ax = _axes(ax)
-        groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
-        for name, g in groups:
-            g = g.sort_values(x)
-            label = "measured" if name is None else f"{hue}={name}"
-            ax.plot(g[x], g[y], "o-", ms=4, label=label,
-                    color=COLORS["measured"] if name is None else None)
-        if model is not None:
-            if isinstance(model, pd.DataFrame):
-                m = model.sort_values(x)
-                ax.plot(m[x], m[model_y or y], "--", color=COLORS["model"], label=model_label)
+    ax = _axes(ax)
+    groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
+    for name, g in groups:
+        g = g.sort_values(x)
+        label = "measured" if name is None else f"{hue}={name}"
+        ax.plot(g[x], g[y], "o-", ms=4, label=label,
+                color=COLORS["measured"] if name is None else None)
+    if model is not None:
+        if isinstance(model, pd.DataFrame):
+            m = model.sort_values(x)
+            ax.plot(m[x], m[model_y or y], "--", color=COLORS["model"], label=model_label)
+        else:
+            xs = np.sort(df[x].unique())
+            if np.issubdtype(np.asarray(xs).dtype, np.integer):
+                grid = np.arange(xs.min(), xs.max() + 1)
+                ax.step(grid, [model(v) for v in grid], "--", where="mid", color=COLORS["model"], label=model_label)
             else:
-                xs = np.sort(df[x].unique())
-                if np.issubdtype(np.asarray(xs).dtype, np.integer):
-                    grid = np.arange(xs.min(), xs.max() + 1)
-                    ax.step(grid, [model(v) for v in grid], "--", where="mid", color=COLORS["model"], label=model_label)
-                else:
-                    grid = np.linspace(xs.min(), xs.max(), 200)
-                    ax.plot(grid, [model(v) for v in grid], "--", color=COLORS["model"], label=model_label)
-        if logx:
-            ax.set_xscale("log")
-        if logy:
-            ax.set_yscale("log")
-        ax.set_xlabel(xlabel or x)
-        ax.set_ylabel(ylabel or y)
-        ax.legend(fontsize=8)
-        if title:
-            ax.set_title(title)
+                grid = np.linspace(xs.min(), xs.max(), 200)
+                ax.plot(grid, [model(v) for v in grid], "--", color=COLORS["model"], label=model_label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    _finish(ax, title, xlabel or x, ylabel or y)
     return ax
 
 
 def bars(values: pd.Series, *, ax=None, title: str | None = None, ylabel: str | None = None, fmt: str = "{:.2f}"):
     """A labelled bar chart of a Series (index as categories)."""
-    with plt.rc_context(STYLE):
-        ax = _axes(ax)
-        bars_ = ax.bar([str(i) for i in values.index], values.to_numpy(), color=COLORS["served"])
-        ax.bar_label(bars_, labels=[fmt.format(v) for v in values.to_numpy()], fontsize=8)
-        ax.grid(axis="x", visible=False)
-        if ylabel:
-            ax.set_ylabel(ylabel)
-        if title:
-            ax.set_title(title)
+    ax = _axes(ax)
+    bars_ = ax.bar([str(i) for i in values.index], values.to_numpy(), color=COLORS["served"])
+    ax.bar_label(bars_, labels=[fmt.format(v) for v in values.to_numpy()], fontsize=8)
+    _finish(ax, title, None, ylabel, legend=False)
+    ax.grid(axis="x", visible=False)
     return ax

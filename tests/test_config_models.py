@@ -35,9 +35,11 @@ def test_closed_loop_queueing():
 
 def test_simul_matches_the_story():
     assert models.simul_time(24, 30, 5, 55, "sync") == 12 * 3600
-    assert models.simul_time(24, 30, 5, 55, "async") == 3600
-    # few boards: she waits for each opponent, a round is one move pair
-    assert models.simul_time(2, 30, 5, 55, "async") == 30 * 60
+    assert models.simul_time(24, 30, 5, 55, "async") == 24 * 30 * 5 + 55  # about an hour
+    # few boards: she waits for each opponent; the last board starts 5 s late
+    assert models.simul_time(2, 30, 5, 55, "async") == 5 + 30 * 60
+    # one board: both ways are the same game
+    assert models.simul_time(1, 30, 5, 55, "async") == models.simul_time(1, 30, 5, 55, "sync")
 
 
 @pytest.mark.parametrize(

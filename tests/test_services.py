@@ -20,7 +20,7 @@ def listening_ports(pid: int) -> list:
 def test_answers_with_its_identity_and_times(slow_service):
     info = get(slow_service.url(io_ms=50, cpu_ms=10))
     assert info["pid"] == slow_service.pid
-    assert info["end"] - info["start"] >= 0.055
+    assert info["end"] - info["start"] >= 0.054  # uvloop timers have 1 ms resolution
     assert info["io_ms"] == 50 and info["cpu_ms"] == 10
 
 

@@ -7,7 +7,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from helpers import plots, results, simul, system, timing  # noqa: E402
+from helpers import models, plots, results, simul, system, timing  # noqa: E402
 
 
 def test_timer_separates_waiting_from_working():
@@ -68,7 +68,7 @@ def test_simul_runs_and_matches_its_model():
     assert len(s) == len(a) == 4 * 2 * 2 and set(a["who"]) == {"master", "opponent"}
     # async finishes much sooner, and never sooner than its model allows
     assert a["end"].max() < s["end"].max()
-    assert a["story_end_s"].max() >= 0.95 * 2 * max(4 * 5, 60)
+    assert a["story_end_s"].max() >= 0.95 * models.simul_time(4, 2, 5, 55, "async")
     with pytest.raises(ValueError, match="scale"):
         simul.play_sync(scale=0)
 

@@ -1,0 +1,57 @@
+"""The course itself: its notebooks, its claims, and which notebook tests which.
+
+The table of contents is generated from the notebooks (their title and the
+``course.claims`` list in each notebook's metadata), never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+DATA = ROOT / "data"
+
+
+def notebooks(folder: Path = NOTEBOOKS) -> pd.DataFrame:
+    """One row per course notebook (``NN-title.ipynb``, in order): file, title, claims."""
+    rows = []
+    for path in sorted(folder.glob("[0-9][0-9]-*.ipynb")):
+        nb = json.loads(path.read_text())
+        title = next(
+            (line[2:].strip() for c in nb["cells"] if c["cell_type"] == "markdown"
+             for line in "".join(c["source"]).splitlines() if line.startswith("# ")),
+            path.stem,
+        )
+        claims = nb.get("metadata", {}).get("course", {}).get("claims", [])
+        rows.append({"file": path.name, "title": title, "claims": ", ".join(claims)})
+    return pd.DataFrame(rows, columns=["file", "title", "claims"])
+
+
+def claims() -> pd.DataFrame:
+    """The essay's claims C1-C16 as questions, with the notebooks that test each."""
+    df = pd.read_csv(DATA / "claims.csv")
+    nbs = notebooks()
+    tested = {cid: [] for cid in df["id"]}
+    for _, row in nbs.iterrows():
+        for cid in filter(None, (c.strip() for c in row["claims"].split(","))):
+            tested.setdefault(cid, []).append(row["file"][:2])
+    df["tested_in"] = [", ".join(tested.get(cid, [])) or "(coming)" for cid in df["id"]]
+    return df
+
+
+def published() -> pd.DataFrame:
+    """Figures other people published on other machines (see CLAIMS.md), to set beside ours."""
+    return pd.read_csv(DATA / "published_figures.csv")
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (for ``IPython.display.Markdown``), without extra packages."""
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines)
