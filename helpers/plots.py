@@ -124,20 +124,28 @@ def sweep(
 
     ``model`` is either a function of x, drawn as a dashed line over a fine
     grid of the measured x range (as steps for integer x), or a DataFrame with
-    columns ``x`` and ``model_y`` (default ``y``).
+    columns ``x`` and ``model_y`` (default ``y``). A model DataFrame that also
+    has the ``hue`` column gets one dashed line per group, in the group's colour.
     """
     for col in [x, y] + ([hue] if hue else []):
         if col not in df.columns:
             raise ValueError(f"no column {col!r}; columns are {list(df.columns)}")
     ax = _axes(ax)
-    groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
+    groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=False))
+    color_of = {}
     for name, g in groups:
         g = g.sort_values(x)
-        label = "measured" if name is None else f"{hue}={name}"
-        ax.plot(g[x], g[y], "o-", ms=4, label=label,
-                color=COLORS["measured"] if name is None else None)
+        label = "measured" if name is None else (name if isinstance(name, str) else f"{hue}={name}")
+        (line,) = ax.plot(g[x], g[y], "o-", ms=4, label=label,
+                          color=COLORS["measured"] if name is None else None)
+        color_of[name] = line.get_color()
     if model is not None:
-        if isinstance(model, pd.DataFrame):
+        if isinstance(model, pd.DataFrame) and hue is not None and hue in model.columns:
+            for i, (name, m) in enumerate(model.groupby(hue, sort=False)):
+                m = m.sort_values(x)
+                ax.plot(m[x], m[model_y or y], "--", lw=1, color=color_of.get(name, COLORS["model"]),
+                        label=model_label if i == 0 else None)
+        elif isinstance(model, pd.DataFrame):
             m = model.sort_values(x)
             ax.plot(m[x], m[model_y or y], "--", color=COLORS["model"], label=model_label)
         else:
@@ -152,8 +160,24 @@ def sweep(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    _plain_ticks(ax, np.sort(df[x].unique()), logx, logy)
     _finish(ax, title, xlabel or x, ylabel or y)
     return ax
+
+
+def _plain_ticks(ax, xs, logx: bool, logy: bool) -> None:
+    """Label log axes with plain numbers (100, not 10²) and a few integer x values at themselves."""
+    from matplotlib import ticker
+
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    for axis, is_log in ((ax.xaxis, logx), (ax.yaxis, logy)):
+        if is_log:
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(ticker.NullFormatter())
+    if np.issubdtype(np.asarray(xs).dtype, np.integer) and 1 < len(xs) <= 12:
+        ax.set_xticks(xs)
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
 
 
 def bars(values: pd.Series, *, ax=None, title: str | None = None, ylabel: str | None = None, fmt: str = "{:.2f}"):

@@ -109,6 +109,27 @@ class ManagedProcess:
                 )
             time.sleep(0.02)
 
+    def wait_for(self, pattern: str, count: int = 1, timeout_s: float | None = None) -> list[re.Match]:
+        """Wait until ``pattern`` has appeared ``count`` times in the output; return the matches.
+
+        Raises RuntimeError if the process exits first, TimeoutError after
+        ``timeout_s`` (default: the start-up timeout), with the output so far.
+        """
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + (timeout_s or self.startup_timeout_s)
+        while True:
+            text = self.output()
+            found = list(rx.finditer(text))
+            if len(found) >= count:
+                return found[:count]
+            if not self.alive():
+                raise RuntimeError(f"{self.cmd[0]} exited before it was ready.\nIts output:\n{_tail(text)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"saw {len(found)} of {count} lines matching {pattern!r} in time.\nOutput so far:\n{_tail(text)}"
+                )
+            time.sleep(0.02)
+
     def output(self) -> str:
         """Everything the process has printed so far (for diagnosis)."""
         if self._logdir is None:
@@ -183,10 +204,12 @@ def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:]) or "(nothing)"
 
 
-def exit_with_parent(poll_s: float = 0.5) -> None:
+def exit_with_parent(poll_s: float = 0.5, graceful: bool = False) -> None:
     """Call in a child process: exit as soon as the process that started it is gone.
 
-    A crashed or restarted notebook kernel then leaves no server behind.
+    A crashed or restarted notebook kernel then leaves no server behind. With
+    ``graceful`` the process sends itself SIGTERM (a gunicorn master then stops
+    its workers too); otherwise it exits at once.
     """
     import threading
 
@@ -196,6 +219,9 @@ def exit_with_parent(poll_s: float = 0.5) -> None:
         while True:
             time.sleep(poll_s)
             if os.getppid() != parent or not psutil.pid_exists(parent):
+                if graceful and not IS_WINDOWS:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(10)
                 os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-MODULES = ["config", "workloads", "procs", "services", "clients", "load", "timing",
+MODULES = ["config", "workloads", "procs", "services", "clients", "load", "timing", "sync_server", "wsgi_app",
+           "gunicorn_conf", "course", "exercises",
            "models", "simul", "plots", "system", "results"]
 
 
