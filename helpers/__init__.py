@@ -16,6 +16,12 @@ simul      the chess simul, played for real and scaled down
 plots      timelines and sweeps, one consistent look
 system     this machine: cores, GIL, limits, package versions
 results    saving measurements to results/
+course     the notebooks and claims (generated course map)
+exercises  self-checks for the exercises
+sync_server  gunicorn serving the Flask app of wsgi_app (gunicorn_conf: its hooks)
+aio        asyncio from the inside: traced tasks, loop lag, debug mode, many
+           requests from one thread, a pooled database
+nested_demo  nest_asyncio, shown in a subprocess only
 
 Importing this package (or any module) has no side effects: it starts no
 server, prints nothing and leaves matplotlib's settings alone.
