@@ -34,6 +34,7 @@ def _inner() -> "object":
 
 
 def main() -> int:
+    """Run the four demonstrations in this (throw-away) process and print what happened."""
     import asyncio
 
     print("1. Inside a running event loop (as in a Jupyter kernel), call asyncio.run():")
@@ -54,26 +55,22 @@ def main() -> int:
     async def step2() -> None:
         loop = asyncio.get_running_loop()
         cls = type(loop)
-        before = {
-            "asyncio.run": asyncio.run,
-            "asyncio.get_event_loop": asyncio.get_event_loop,
-            "asyncio.Task": asyncio.Task,
-            "asyncio.Future": asyncio.Future,
-            f"{cls.__name__}.run_until_complete": cls.run_until_complete,
-            f"{cls.__name__}.run_forever": cls.run_forever,
-            f"{cls.__name__}._run_once": cls._run_once,
-        }
+        def patchable() -> dict:
+            """What nest_asyncio may replace, as it is right now."""
+            return {
+                "asyncio.run": asyncio.run,
+                "asyncio.get_event_loop": asyncio.get_event_loop,
+                "asyncio.Task": asyncio.Task,
+                "asyncio.Future": asyncio.Future,
+                f"{cls.__name__}.run_until_complete": cls.run_until_complete,
+                f"{cls.__name__}.run_forever": cls.run_forever,
+                f"{cls.__name__}._run_once": cls._run_once,
+            }
+
+        before = patchable()
         c_task = asyncio.Task is not asyncio.tasks._PyTask
         nest_asyncio.apply(loop)
-        after = {
-            "asyncio.run": asyncio.run,
-            "asyncio.get_event_loop": asyncio.get_event_loop,
-            "asyncio.Task": asyncio.Task,
-            "asyncio.Future": asyncio.Future,
-            f"{cls.__name__}.run_until_complete": cls.run_until_complete,
-            f"{cls.__name__}.run_forever": cls.run_forever,
-            f"{cls.__name__}._run_once": cls._run_once,
-        }
+        after = patchable()
         print("2. After nest_asyncio.apply(), these were replaced in this process:")
         for name, old in before.items():
             if after[name] is not old:
