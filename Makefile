@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml requirements.lock
 lab: setup
 	@echo "Opening JupyterLab on the course; the URL to open is printed below (Ctrl-C twice to stop)."
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb
+	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	COURSE_MODE=quick $(BIN)/python -m pytest tests $(NB) --nbval \

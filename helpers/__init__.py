@@ -10,6 +10,9 @@ procs      subprocesses that are always cleaned up
 services   the slow service (a real aiohttp server in its own process)
 clients    one timed request, blocking (requests) or async (aiohttp)
 load       the load generator (its own process): one row per request
+pools      thread and process pools that always clean up; staircase, GIL and
+           mixed-pool experiments
+costs      what a thread and a process worker cost (memory, start-up)
 timing     Timer, repeat-and-median, throughput and latency percentiles
 models     the ideal and queueing models drawn beside measurements
 simul      the chess simul, played for real and scaled down

@@ -16,15 +16,12 @@ experiment; durations carry their unit in the column name.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import inspect
 import logging
-import multiprocessing
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Coroutine
 
 import pandas as pd
 
@@ -263,38 +260,6 @@ async def measure_lag(job: Awaitable[Any], *, interval_ms: float = 5.0,
     df.attrs.update({"interval_ms": hb.interval_s * 1000.0, "job_start_s": start, "job_end_s": end,
                      "job_s": end - start})
     return df
-
-
-@contextlib.contextmanager
-def process_pool(workers: int = 1, *, start_method: str = "spawn") -> Iterator[ProcessPoolExecutor]:
-    """A process pool with an explicit start method that leaves no process behind.
-
-    Use ``with aio.process_pool(1) as pool:`` and hand CPU work to it with
-    ``await loop.run_in_executor(pool, fn, ...)`` (``fn`` importable, e.g. from
-    ``helpers.workloads``). On exit, also on an error or an interrupt, the
-    pool's workers are shut down and waited for, and so is the helper process
-    ("resource tracker") that the spawn and forkserver methods start, if this
-    pool started it.
-    """
-    workers = _pos_int("workers", workers, 64)
-    if start_method not in multiprocessing.get_all_start_methods():
-        raise ValueError(f"start_method must be one of {multiprocessing.get_all_start_methods()}, got {start_method!r}")
-    try:
-        from multiprocessing import resource_tracker
-
-        tracker = resource_tracker._resource_tracker
-        tracker_was_running = getattr(tracker, "_pid", None) is not None
-    except (ImportError, AttributeError):  # Windows has no resource tracker
-        tracker, tracker_was_running = None, True
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        gc.collect()  # let the pool's semaphores go before the tracker stops
-        if tracker is not None and not tracker_was_running and hasattr(tracker, "_stop"):
-            with contextlib.suppress(Exception):
-                tracker._stop()
 
 
 class debug_mode:

@@ -300,33 +300,3 @@ def test_nested_demo_timeout_and_bad_timeout(monkeypatch):
 
 
 # -- the process pool ----------------------------------------------------------------------
-
-def test_process_pool_runs_work_and_leaves_no_process():
-    code = (
-        "import asyncio, psutil\n"
-        "from helpers import aio, workloads\n"
-        "async def main():\n"
-        "    with aio.process_pool(1, start_method='spawn') as pool:\n"
-        "        rec = await asyncio.get_running_loop().run_in_executor(pool, workloads.burn_cpu, 5)\n"
-        "    assert rec['kind'] == 'cpu'\n"
-        "    return psutil.Process().children(recursive=True)\n"
-        "print(len(asyncio.run(main())))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "0", out.stderr
-
-
-def test_process_pool_cleans_up_on_error_and_checks_arguments():
-    before = set(psutil.Process().children(recursive=True))
-    with pytest.raises(KeyError):
-        with aio.process_pool(1, start_method="spawn") as pool:
-            pool.submit(workloads.burn_cpu, 1).result(timeout=60)
-            raise KeyError("boom")
-    time.sleep(0.2)
-    assert set(psutil.Process().children(recursive=True)) <= before
-    with pytest.raises(ValueError):
-        with aio.process_pool(1, start_method="teleport"):
-            pass
-    with pytest.raises(ValueError):
-        with aio.process_pool(0):
-            pass

@@ -1,0 +1,598 @@
+"""Worker pools, measured: threads and processes running the course's tasks.
+
+Every runner here returns a pandas DataFrame with one row per task (or per
+request) and records the pool it used: its kind, its size (``workers``) and,
+for process pools, the start method, which is always given explicitly
+(``"spawn"``, ``"forkserver"`` or ``"fork"``; there is no silent default).
+
+Times are ``time.perf_counter()`` seconds, a clock every process of the
+machine shares, so a worker's record and the notebook's own clock line up.
+
+Pools are context managers that always clean up: ``process_pool`` shuts the
+pool down, stops any worker still running (after an exception, an interrupt
+or a timeout it does not wait for a busy worker) and stops the helper
+processes multiprocessing starts in the background (the resource tracker,
+the fork server), so a notebook leaves no process behind.
+
+Process-pool targets must be importable (defined in a module, such as
+``helpers.workloads``), because under spawn and forkserver each worker is a
+fresh interpreter that re-imports the function by name. ``run_one`` shows
+what happens otherwise, with a timeout so it can never hang a kernel.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import gc
+import math
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import pandas as pd
+from concurrent.futures.process import BrokenProcessPool  # re-exported: what a broken pool raises
+
+from helpers import clients, workloads
+
+__all__ = [
+    "BrokenProcessPool", "START_METHODS", "SCENARIOS", "usable_cores", "check_start_method", "process_pool",
+    "thread_pool", "warm_up", "run_tasks", "cpu_sweep", "speedups", "run_requests", "io_sweep", "run_one",
+    "mixed_pool", "stop_multiprocessing_helpers",
+]
+
+START_METHODS = ("spawn", "forkserver", "fork")
+MODES = ("sequential", "thread", "process")
+MAX_WORKERS = 256
+SCENARIOS = ("I/O alone", "CPU in the same thread pool", "CPU in a process pool")
+
+_open_process_pools = 0
+_open_lock = threading.Lock()
+
+
+# -- checks ---------------------------------------------------------------
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells, else the count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def check_start_method(method: str) -> str:
+    """Return ``method`` if this platform offers it, else raise ValueError."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a start method name (str), not {type(method).__name__}")
+    offered = mp.get_all_start_methods()
+    if method not in START_METHODS:
+        raise ValueError(f"start method must be one of {START_METHODS}, got {method!r}")
+    if method not in offered:
+        raise ValueError(f"start method {method!r} is not available here; this platform offers {offered}")
+    return method
+
+
+def _check_workers(workers: int, name: str = "workers") -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"{name} must be an int, not {type(workers).__name__}")
+    if not (1 <= workers <= MAX_WORKERS):
+        raise ValueError(f"{name} must be from 1 to {MAX_WORKERS}, got {workers}")
+    return workers
+
+
+def _check_pos_int(v: int, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return v
+
+
+def _check_timeout(timeout_s: float) -> float:
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (0 < timeout_s <= 3600):
+        raise ValueError(f"timeout_s must be a number of seconds in (0, 3600], got {timeout_s!r}")
+    return float(timeout_s)
+
+
+def _check_url(url: str) -> str:
+    if not isinstance(url, str) or not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        raise ValueError(f"url must be an http:// address on this machine (127.x, localhost, [::1]), got {url!r}")
+    return url
+
+
+# -- pools that always clean up -------------------------------------------
+def stop_multiprocessing_helpers() -> None:
+    """Stop multiprocessing's background helpers (resource tracker, fork server).
+
+    Under spawn and forkserver, multiprocessing starts a resource-tracker
+    process (and, for forkserver, a fork-server process) that would otherwise
+    live as long as the kernel. They are started again when next needed.
+    Called by ``process_pool`` when the last open pool closes.
+    """
+    gc.collect()  # let the closed pools' semaphores unregister first
+    for modname, attr in (("multiprocessing.forkserver", "_forkserver"),
+                          ("multiprocessing.resource_tracker", "_resource_tracker")):
+        helper = getattr(sys.modules.get(modname), attr, None)
+        stop = getattr(helper, "_stop", None)  # private, but present in 3.8-3.13
+        if stop is not None:
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def _stop_processes(procs: Sequence, grace_s: float) -> None:
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        with contextlib.suppress(Exception):
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=2.0)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=2.0)
+
+
+@contextlib.contextmanager
+def process_pool(workers: int, method: str) -> Iterator[cf.ProcessPoolExecutor]:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes started with ``method``.
+
+    On a normal exit idle workers get up to 5 s to finish; after an
+    exception, an interrupt or a timeout they get 0.2 s, then are terminated
+    (then killed). Either way no worker survives the block.
+    """
+    global _open_process_pools
+    workers = _check_workers(workers)
+    ctx = mp.get_context(check_start_method(method))
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    with _open_lock:
+        _open_process_pools += 1
+    ok = False
+    try:
+        yield pool
+        ok = True
+    finally:
+        procs = list((pool._processes or {}).values())
+        manager = pool._executor_manager_thread
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_processes(procs, grace_s=5.0 if ok else 0.2)
+        if manager is not None:
+            manager.join(timeout=5.0)
+        del pool, procs, manager
+        with _open_lock:
+            _open_process_pools -= 1
+            last = _open_process_pools == 0
+        if last:
+            stop_multiprocessing_helpers()
+
+
+@contextlib.contextmanager
+def thread_pool(workers: int) -> Iterator[cf.ThreadPoolExecutor]:
+    """A ``ThreadPoolExecutor`` of ``workers`` threads; pending tasks are cancelled on exit.
+
+    Threads cannot be killed: tasks already running finish (every task of the
+    course has its own timeout), then the block exits.
+    """
+    workers = _check_workers(workers)
+    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="course-worker")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _wait_all(futures: Sequence[cf.Future], timeout_s: float, what: str) -> list:
+    done, pending = cf.wait(futures, timeout=timeout_s)
+    if pending:
+        for f in pending:
+            f.cancel()
+        raise TimeoutError(f"{len(pending)} of {len(futures)} {what} did not finish within {timeout_s:g} s; "
+                           "the pool was shut down")
+    return [f.result() for f in futures]
+
+
+def warm_up(pool: cf.Executor, workers: int, *, wait_ms: float = 200.0, rounds: int = 6, timeout_s: float = 60.0) -> float:
+    """Make every worker of ``pool`` start (and import its code) before a timed run.
+
+    Submits ``workers`` tasks that each wait ``wait_ms`` ms, in rounds, until
+    ``workers`` different workers have answered. Returns the seconds it took.
+    """
+    t0 = time.perf_counter()
+    seen: set = set()
+    for _ in range(rounds):
+        recs = _wait_all([pool.submit(workloads.wait_io, wait_ms) for _ in range(workers)], timeout_s, "warm-up tasks")
+        seen |= {(r["pid"], r["thread"]) for r in recs}
+        if len(seen) >= workers:
+            break
+    return time.perf_counter() - t0
+
+
+# -- running tasks --------------------------------------------------------
+def _frame(recs: list[dict], t_submit: list[float], **cols: Any) -> pd.DataFrame:
+    df = pd.DataFrame(recs)
+    df.insert(0, "task", range(len(df)))
+    df["t_submit"] = t_submit
+    order = df.sort_values("start")[["pid", "thread"]].drop_duplicates()
+    index = {k: i for i, k in enumerate(zip(order["pid"], order["thread"]))}
+    df["worker"] = [index[k] for k in zip(df["pid"], df["thread"])]
+    df["queued_s"] = df["start"] - df["t_submit"]
+    df["task_wall_s"] = df["end"] - df["start"]
+    df["run_s"] = df["end"].max() - min(t_submit)
+    for k, v in cols.items():
+        df[k] = v
+    return df
+
+
+def _batch(fn: Callable[..., dict], args: Sequence[Any], pool: cf.Executor | None, timeout_s: float,
+           **cols: Any) -> pd.DataFrame:
+    """Run one batch: all ``args`` submitted at once to ``pool`` (or run here, one by one, if None)."""
+    t_submit, futs, recs = [], [], []
+    for a in args:
+        t_submit.append(time.perf_counter())
+        if pool is None:
+            recs.append(fn(a))
+        else:
+            futs.append(pool.submit(fn, a))
+    if pool is not None:
+        recs = _wait_all(futs, timeout_s, "tasks")
+    return _frame(recs, t_submit, **cols)
+
+
+def _check_mode(mode: str, workers: int, method: str | None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "sequential" and workers != 1:
+        raise ValueError("sequential means one worker: leave workers=1")
+    if mode != "process" and method is not None:
+        raise ValueError("a start method only applies to mode='process'")
+    if mode == "process":
+        if method is None:
+            raise ValueError("mode='process' needs an explicit start method: 'spawn', 'forkserver' or 'fork'")
+        check_start_method(method)
+
+
+def run_tasks(
+    fn: Callable[..., dict],
+    args: Sequence[Any],
+    *,
+    mode: str,
+    workers: int = 1,
+    method: str | None = None,
+    repeats: int = 1,
+    warm: bool = True,
+    timeout_s: float = 120.0,
+) -> pd.DataFrame:
+    """Run ``fn(a)`` for every ``a`` in ``args``: one after another, in threads, or in processes.
+
+    mode: ``"sequential"`` (in this thread; ``workers`` must be 1),
+        ``"thread"`` (a thread pool of ``workers``) or ``"process"`` (a
+        process pool of ``workers``, started with ``method``, which is then
+        required). ``fn`` must return a record like ``helpers.workloads``'s
+        tasks do (pid, thread, start, end, cpu_s).
+    repeats: run the whole batch this many times on the same pool (noise
+        only ever slows a run down, so the best of a few is the fair figure).
+    warm: start every worker before the clock starts (pool start-up is not
+        part of ``run_s``; it is recorded in ``df.attrs["warmup_s"]``).
+    timeout_s: bound on each run; a process pool is then torn down.
+
+    Returns one row per task and repeat: task, the record's columns (kind,
+    pid, thread, start, end, cpu_s...), t_submit, worker (0.. in order of
+    first start), queued_s (submitted until started), task_wall_s, run_s
+    (first submit to last end of that repeat, the same in each of its rows),
+    rep, mode, workers, start_method.
+    """
+    if not callable(fn):
+        raise TypeError("fn must be callable")
+    args = list(args)
+    if not args:
+        raise ValueError("args must hold at least one task argument")
+    workers = _check_workers(workers)
+    repeats = _check_pos_int(repeats, "repeats")
+    timeout_s = _check_timeout(timeout_s)
+    _check_mode(mode, workers, method)
+    attrs: dict[str, Any] = {"mode": mode, "workers": workers, "start_method": method,
+                             "cores_usable": usable_cores(), "warmup_s": 0.0}
+    cols = {"mode": mode, "workers": workers, "start_method": method or ""}
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if mode == "process":
+            pool = stack.enter_context(process_pool(workers, method))
+        elif mode == "thread":
+            pool = stack.enter_context(thread_pool(workers))
+        if pool is not None and warm:
+            attrs["warmup_s"] = warm_up(pool, workers, wait_ms=200.0 if mode == "process" else 20.0)
+        frames = [_batch(fn, args, pool, timeout_s, rep=r, **cols) for r in range(repeats)]
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs.update(attrs)
+    return df
+
+
+def cpu_sweep(
+    iterations: int,
+    tasks: int,
+    workers: Iterable[int],
+    *,
+    method: str,
+    modes: Sequence[str] = ("thread", "process"),
+    repeats: int = 3,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    timeout_s: float = 120.0,
+) -> pd.DataFrame:
+    """The same CPU burn (``tasks`` × ``burn_iterations(iterations)``) run every way.
+
+    Sequentially (the baseline), and for each mode in ``modes`` and each pool
+    size in ``workers``. All pools are started and warmed up first (their
+    start-up is not timed); then the configurations take turns, ``repeats``
+    rounds of each, so that a busy spell of the machine slows all of them
+    alike instead of one. ``progress`` wraps the list of rounds (e.g.
+    ``tqdm``). Returns all tasks of all runs (see ``run_tasks``, plus a
+    ``rep`` column) in one table; ``speedups`` turns it into one row per mode
+    and pool size.
+    """
+    iterations = _check_pos_int(iterations, "iterations")
+    tasks = _check_pos_int(tasks, "tasks")
+    repeats = _check_pos_int(repeats, "repeats")
+    ws = [_check_workers(w) for w in workers]
+    if not ws:
+        raise ValueError("workers must list at least one pool size")
+    for m in modes:
+        if m not in ("thread", "process"):
+            raise ValueError(f"modes may hold 'thread' and 'process', got {m!r}")
+    check_start_method(method)
+    timeout_s = _check_timeout(timeout_s)
+    args = [iterations] * tasks
+    frames = []
+    with contextlib.ExitStack() as stack:
+        plan: list[tuple[str, int, cf.Executor | None]] = [("sequential", 1, None)]
+        for m in modes:
+            for w in ws:
+                pool = stack.enter_context(process_pool(w, method) if m == "process" else thread_pool(w))
+                plan.append((m, w, pool))
+        warm = [(pool, w, m) for m, w, pool in plan if pool is not None]
+        futs = [pool.submit(workloads.wait_io, 1.0) for pool, w, m in warm]  # start them all at once...
+        _wait_all(futs, timeout_s, "start-up tasks")
+        for pool, w, m in warm:  # ...then make sure every worker of every pool is up
+            warm_up(pool, w, wait_ms=200.0 if m == "process" else 20.0, timeout_s=timeout_s)
+        for r in (progress(range(repeats)) if progress else range(repeats)):
+            for m, w, pool in plan:
+                frames.append(_batch(workloads.burn_iterations, args, pool, timeout_s, rep=r, mode=m,
+                                     workers=w, start_method=method if m == "process" else ""))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs.update({"iterations": iterations, "tasks": tasks, "start_method": method, "repeats": repeats,
+                     "cores_usable": usable_cores()})
+    return df
+
+
+def speedups(df: pd.DataFrame, cores: int | None = None) -> pd.DataFrame:
+    """One row per mode and pool size of a ``cpu_sweep`` table.
+
+    Columns: mode, workers, run_s (the best of the repeats: noise only ever
+    slows a run down), run_s_median, speedup (best sequential run_s / run_s),
+    ideal (``min(workers, cores)``: what processes can reach, and threads
+    could were there no GIL) and task_cpu_ms (median CPU time of one task).
+    """
+    for col in ("mode", "workers", "run_s", "cpu_s"):
+        if col not in df.columns:
+            raise ValueError(f"speedups needs a cpu_sweep table with a {col!r} column")
+    if "sequential" not in set(df["mode"]):
+        raise ValueError("speedups needs the sequential baseline run in the table")
+    cores = cores or usable_cores()
+    rep = "rep" if "rep" in df.columns else None
+    runs = df.groupby(["mode", "workers"] + ([rep] if rep else []), sort=False)["run_s"].first().reset_index()
+    g = runs.groupby(["mode", "workers"], sort=False)["run_s"].agg(run_s="min", run_s_median="median").reset_index()
+    cpu = df.groupby(["mode", "workers"], sort=False)["cpu_s"].median().mul(1000.0).rename("task_cpu_ms")
+    g = g.merge(cpu.reset_index(), on=["mode", "workers"])
+    base = float(g.loc[g["mode"] == "sequential", "run_s"].iloc[0])
+    g["speedup"] = base / g["run_s"]
+    g["ideal"] = [float(min(w, cores)) for w in g["workers"]]
+    return g
+
+
+# -- blocking requests through a thread pool ------------------------------
+def run_requests(url: str, n: int, workers: int, *, timeout_s: float = 30.0) -> pd.DataFrame:
+    """Send ``n`` blocking GETs to ``url`` through a pool of ``workers`` threads, all submitted at once.
+
+    Each worker thread has its own ``requests.Session`` (one kept-alive
+    connection per thread: requests' own pool of 10 never caps it).
+    Returns one row per request: request, t_submit (queued in the pool),
+    t_send, t_done, latency_s (send to answer), queued_s (submit to send),
+    status, error, server_pid, server_thread, server_start, server_end,
+    worker (0..workers-1), workers. All times are seconds since the first
+    submit. ``df.attrs`` records the pool and client limits.
+    """
+    _check_url(url)
+    n = _check_pos_int(n, "n")
+    workers = _check_workers(workers)
+    timeout_s = _check_timeout(timeout_s)
+    local = threading.local()
+    sessions: list = []
+
+    def one(_: int) -> dict:
+        import requests
+
+        s = getattr(local, "session", None)
+        if s is None:
+            s = local.session = requests.Session()
+            sessions.append(s)
+        rec = clients.get_blocking(url, s, timeout_s=timeout_s)
+        rec["thread"] = threading.get_ident()
+        return rec
+
+    with thread_pool(workers) as pool:
+        t_submit, futs = [], []
+        for i in range(n):
+            t_submit.append(time.perf_counter())
+            futs.append(pool.submit(one, i))
+        recs = _wait_all(futs, timeout_s * math.ceil(n / workers) + 30.0, "requests")
+    for s in sessions:
+        s.close()
+    df = pd.DataFrame(recs)
+    df.insert(0, "request", range(n))
+    t0 = min(t_submit)
+    df["t_submit"] = [t - t0 for t in t_submit]
+    for c in ("t_send", "t_done", "server_start", "server_end"):
+        if c in df.columns:
+            df[c] = df[c] - t0
+    df["queued_s"] = df["t_send"] - df["t_submit"]
+    order = df.sort_values("t_send")["thread"].drop_duplicates()
+    index = {t: i for i, t in enumerate(order)}
+    df["worker"] = df["thread"].map(index)
+    df["workers"] = workers
+    df.attrs.update({"pool": "thread", "workers": workers, "http_client": "requests, one Session per worker thread",
+                     "request_timeout_s": timeout_s})
+    return df
+
+
+def io_sweep(url: str, n: int, workers: Iterable[int], *, progress: Callable | None = None,
+             timeout_s: float = 30.0) -> pd.DataFrame:
+    """``run_requests(url, n, w)`` for each pool size ``w``; one row per pool size.
+
+    Columns: workers, n, run_s (first submit to last answer), errors.
+    """
+    ws = [_check_workers(w) for w in workers]
+    if not ws:
+        raise ValueError("workers must list at least one pool size")
+    rows = []
+    for w in (progress(ws) if progress else ws):
+        df = run_requests(url, n, w, timeout_s=timeout_s)
+        rows.append({"workers": w, "n": n, "run_s": float(df["t_done"].max()),
+                     "errors": int(df["error"].notna().sum())})
+    out = pd.DataFrame(rows)
+    out.attrs.update({"pool": "thread", "http_client": "requests, one Session per worker thread"})
+    return out
+
+
+# -- the taught error -----------------------------------------------------
+def run_one(fn: Callable[..., Any], *args: Any, method: str, timeout_s: float = 30.0) -> Any:
+    """Run ``fn(*args)`` in a fresh one-worker process pool started with ``method``; return its result.
+
+    Whatever happens the pool is shut down and its worker stopped: if the
+    worker cannot run the task (for example it cannot import ``fn``), the
+    pool's own error is raised; if no answer comes within ``timeout_s``
+    seconds, TimeoutError is raised. It can never hang the caller.
+    """
+    if not callable(fn):
+        raise TypeError("fn must be callable")
+    check_start_method(method)
+    timeout_s = _check_timeout(timeout_s)
+    with process_pool(1, method) as pool:
+        fut = pool.submit(fn, *args)
+        try:
+            return fut.result(timeout=timeout_s)
+        except cf.TimeoutError:
+            raise TimeoutError(f"no answer from the process pool within {timeout_s:g} s; "
+                               "the pool and its worker were stopped") from None
+
+
+# -- a mixed pool ---------------------------------------------------------
+def _io_client(url: str, count: int, timeout_s: float) -> list[dict]:
+    """``count`` blocking GETs in a row on one Session (one I/O client of ``mixed_pool``)."""
+    import requests
+
+    out = []
+    with requests.Session() as s:
+        clients.get_blocking(url, s, timeout_s=timeout_s)  # connect before the measured requests
+        for _ in range(count):
+            rec = clients.get_blocking(url, s, timeout_s=timeout_s)
+            rec["thread"] = threading.get_ident()
+            out.append(rec)
+    return out
+
+
+def _mixed_once(url: str, scenario: str, cpool: cf.Executor | None, io_clients: int, requests_per_client: int,
+                cpu_workers: int, chunk_iterations: int, timeout_s: float) -> tuple[list[dict], int]:
+    same = scenario == "CPU in the same thread pool"
+    chunks = 0
+    with thread_pool(io_clients + (cpu_workers if same else 0)) as tpool:
+        if same:
+            cpool = tpool
+        elif scenario == "I/O alone":
+            cpool = None
+        cpu_futs: set = set()
+        if cpool is not None:  # the CPU work is under way before the first request
+            cpu_futs = {cpool.submit(workloads.burn_iterations, chunk_iterations) for _ in range(cpu_workers)}
+        io_futs = [tpool.submit(_io_client, url, requests_per_client, min(timeout_s, 30.0))
+                   for _ in range(io_clients)]
+        deadline = time.monotonic() + timeout_s
+        while not all(f.done() for f in io_futs):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the I/O clients did not finish within {timeout_s:g} s")
+            done, _ = cf.wait(set(io_futs) | cpu_futs, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            for f in done & cpu_futs:
+                f.result()
+                cpu_futs.discard(f)
+                chunks += 1
+                if not all(x.done() for x in io_futs):
+                    cpu_futs.add(cpool.submit(workloads.burn_iterations, chunk_iterations))
+        rows = [{**rec, "client": c} for c, f in enumerate(io_futs) for rec in f.result()]
+        _wait_all(list(cpu_futs), timeout_s, "CPU tasks")
+    return rows, chunks
+
+
+def mixed_pool(
+    url: str,
+    *,
+    scenarios: Sequence[str] = SCENARIOS,
+    rounds: int = 2,
+    io_clients: int = 2,
+    requests_per_client: int = 5,
+    cpu_workers: int = 2,
+    chunk_iterations: int = 100_000,
+    method: str = "spawn",
+    progress: Callable[[Iterable], Iterable] | None = None,
+    timeout_s: float = 60.0,
+) -> pd.DataFrame:
+    """Latency of blocking I/O requests while CPU-heavy tasks run beside them.
+
+    In each scenario ``io_clients`` threads of a thread pool each send
+    ``requests_per_client`` requests in a row to ``url`` (after one untimed
+    request that opens the connection). Meanwhile:
+
+    - ``"I/O alone"``: nothing else runs;
+    - ``"CPU in the same thread pool"``: ``cpu_workers`` more threads of the
+      same pool burn CPU (``burn_iterations(chunk_iterations)`` again and
+      again) until the I/O is done; they compete with the I/O threads for
+      this process's GIL;
+    - ``"CPU in a process pool"``: the same CPU tasks run in a process pool
+      of ``cpu_workers`` (started once, with ``method``, and warmed up).
+
+    The scenarios take turns, ``rounds`` times, so a busy spell of the
+    machine hits them alike. ``progress`` wraps the list of rounds.
+
+    Returns one row per I/O request: the request record (t_send, t_done,
+    latency_s, status, error, server_*), client, scenario, round, cpu_chunks
+    (CPU chunks finished during that scenario's round). ``df.attrs`` records
+    the pool sizes.
+    """
+    _check_url(url)
+    scenarios = list(scenarios)
+    for sc in scenarios:
+        if sc not in SCENARIOS:
+            raise ValueError(f"scenarios must come from {SCENARIOS}, got {sc!r}")
+    if not scenarios:
+        raise ValueError("scenarios must list at least one scenario")
+    rounds = _check_pos_int(rounds, "rounds")
+    io_clients = _check_workers(io_clients, "io_clients")
+    requests_per_client = _check_pos_int(requests_per_client, "requests_per_client")
+    cpu_workers = _check_workers(cpu_workers, "cpu_workers")
+    chunk_iterations = _check_pos_int(chunk_iterations, "chunk_iterations")
+    check_start_method(method)
+    timeout_s = _check_timeout(timeout_s)
+    frames = []
+    with contextlib.ExitStack() as stack:
+        ppool = None
+        if "CPU in a process pool" in scenarios:
+            ppool = stack.enter_context(process_pool(cpu_workers, method))
+            warm_up(ppool, cpu_workers, timeout_s=timeout_s)
+        for r in (progress(range(rounds)) if progress else range(rounds)):
+            for sc in scenarios:
+                rows, chunks = _mixed_once(url, sc, ppool if sc == "CPU in a process pool" else None, io_clients,
+                                           requests_per_client, cpu_workers, chunk_iterations, timeout_s)
+                frames.append(pd.DataFrame(rows).assign(scenario=sc, round=r, cpu_chunks=chunks))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs.update({"io_clients": io_clients, "thread_pool_workers_io_alone": io_clients,
+                     "thread_pool_workers_same_pool": io_clients + cpu_workers, "cpu_workers": cpu_workers,
+                     "process_pool_workers": cpu_workers, "start_method": method,
+                     "chunk_iterations": chunk_iterations, "rounds": rounds,
+                     "switch_interval_s": sys.getswitchinterval()})
+    return df

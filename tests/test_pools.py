@@ -1,0 +1,177 @@
+import concurrent.futures as cf
+import os
+import pickle
+import sys
+import time
+
+import psutil
+import pytest
+
+from helpers import pools, workloads
+from helpers.pools import BrokenProcessPool
+
+
+def children() -> list:
+    """Live (non-zombie) child processes of this test process."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture
+def no_leftovers():
+    before = {p.pid for p in children()}
+    yield
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [p for p in children() if p.pid not in before]
+        if not left:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"processes left behind: {[p.cmdline() for p in left]}")
+
+
+def test_start_methods_are_checked():
+    assert pools.check_start_method("spawn") == "spawn"
+    with pytest.raises(ValueError, match="start method"):
+        pools.check_start_method("thread")
+    with pytest.raises(TypeError):
+        pools.check_start_method(None)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err",
+    [
+        ({"mode": "process", "workers": 2}, "explicit start method"),
+        ({"mode": "sequential", "workers": 2}, "one worker"),
+        ({"mode": "thread", "workers": 2, "method": "spawn"}, "only applies"),
+        ({"mode": "greenlet", "workers": 2}, "mode must be"),
+        ({"mode": "thread", "workers": 0}, "workers"),
+        ({"mode": "thread", "workers": 2, "repeats": 0}, "repeats"),
+    ],
+)
+def test_bad_arguments_start_nothing(kwargs, err, no_leftovers):
+    with pytest.raises(ValueError, match=err):
+        pools.run_tasks(workloads.burn_iterations, [100], **kwargs)
+
+
+def test_sequential_and_thread_runs_record_the_pool():
+    seq = pools.run_tasks(workloads.burn_iterations, [2000] * 3, mode="sequential", repeats=2)
+    assert len(seq) == 6 and set(seq["rep"]) == {0, 1} and (seq["pid"] == os.getpid()).all()
+    assert set(seq["worker"]) == {0} and (seq["workers"] == 1).all()
+    thr = pools.run_tasks(workloads.wait_io, [50] * 4, mode="thread", workers=4)
+    assert set(thr["worker"]) == {0, 1, 2, 3} and (thr["mode"] == "thread").all()
+    assert thr.attrs["workers"] == 4 and thr.attrs["start_method"] is None
+    # four 50 ms waits on four threads overlap: about one wait, not four
+    assert thr["run_s"].iloc[0] < 0.15
+    for col in ("task", "start", "end", "cpu_s", "t_submit", "queued_s", "task_wall_s", "run_s"):
+        assert col in thr.columns
+
+
+def test_process_run_uses_other_processes_and_cleans_up(no_leftovers):
+    df = pools.run_tasks(workloads.wait_io, [100] * 4, mode="process", workers=2, method="spawn")
+    assert (df["pid"] != os.getpid()).all() and df["pid"].nunique() == 2  # each 100 ms wait holds a worker
+    assert (df["start_method"] == "spawn").all() and df.attrs["warmup_s"] > 0
+
+
+def test_process_pool_stops_a_busy_worker_after_an_exception(no_leftovers):
+    t0 = time.monotonic()
+    with pytest.raises(KeyError):
+        with pools.process_pool(1, "spawn") as pool:
+            pool.submit(workloads.wait_io, 30_000)
+            time.sleep(0.5)
+            raise KeyError("interrupted")
+    assert time.monotonic() - t0 < 10
+
+
+def test_run_one_returns_and_times_out(no_leftovers):
+    assert pools.run_one(workloads.spin, 1000, method="spawn", timeout_s=30) == workloads.spin(1000)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="within 1 s"):
+        pools.run_one(workloads.wait_io, 20_000, method="spawn", timeout_s=1)
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_main_module_function_breaks_a_spawn_pool_without_hanging(no_leftovers):
+    """The notebook's taught error: the worker cannot import a function that lives in __main__."""
+    def square(x):
+        return x * x
+
+    square.__module__, square.__qualname__ = "__main__", "course_test_square"
+    main = sys.modules["__main__"]
+    setattr(main, "course_test_square", square)  # so the parent can pickle it by name, as a kernel can
+    try:
+        t0 = time.monotonic()
+        with pytest.raises((BrokenProcessPool, AttributeError, pickle.PicklingError)):
+            pools.run_one(square, 3, method="spawn", timeout_s=30)
+        assert time.monotonic() - t0 < 30
+    finally:
+        delattr(main, "course_test_square")
+
+
+def test_run_requests_the_fifth_waits_a_round(slow_service):
+    df = pools.run_requests(slow_service.url(io_ms=150), 5, 4)
+    assert len(df) == 5 and df["error"].isna().all() and (df["status"] == 200).all()
+    assert df["worker"].nunique() == 4 and (df["workers"] == 4).all()
+    assert df["t_send"].iloc[:4].max() < 0.1
+    assert df["queued_s"].iloc[4] > 0.1 and df["t_send"].iloc[4] >= df["t_done"].iloc[:4].min() - 1e-3
+    assert df.attrs["http_client"].startswith("requests")
+
+
+def test_io_sweep_follows_rounds(slow_service):
+    df = pools.io_sweep(slow_service.url(io_ms=60), 4, [1, 4])
+    assert list(df["workers"]) == [1, 4] and (df["errors"] == 0).all()
+    assert df["run_s"].iloc[0] > 3 * df["run_s"].iloc[1]
+
+
+def test_cpu_sweep_and_speedups(no_leftovers):
+    df = pools.cpu_sweep(3000, 4, [1, 2], method="spawn", repeats=2)
+    sp = pools.speedups(df, cores=2)
+    assert list(zip(sp["mode"], sp["workers"])) == [("sequential", 1), ("thread", 1), ("thread", 2),
+                                                    ("process", 1), ("process", 2)]
+    assert sp.loc[0, "speedup"] == pytest.approx(1.0)
+    assert list(sp["ideal"]) == [1.0, 1.0, 2.0, 1.0, 2.0]
+    assert (sp["task_cpu_ms"] > 0).all() and (sp["run_s"] <= sp["run_s_median"]).all()
+    assert set(df["rep"]) == {0, 1}
+    with pytest.raises(ValueError, match="sequential"):
+        pools.speedups(df[df["mode"] != "sequential"])
+
+
+def test_mixed_pool_scenarios(slow_service, no_leftovers):
+    df = pools.mixed_pool(slow_service.url(io_ms=20), rounds=1, io_clients=2, requests_per_client=2,
+                          cpu_workers=1, chunk_iterations=5000, method="spawn")
+    assert len(df) == 3 * 2 * 2 and df["error"].isna().all()
+    assert list(dict.fromkeys(df["scenario"])) == list(pools.SCENARIOS)
+    assert (df.loc[df["scenario"] == "I/O alone", "cpu_chunks"] == 0).all()
+    assert (df.loc[df["scenario"] != "I/O alone", "cpu_chunks"] > 0).all()
+    assert df.attrs["thread_pool_workers_same_pool"] == 3 and df.attrs["start_method"] == "spawn"
+
+
+def test_mixed_pool_and_requests_refuse_bad_input():
+    with pytest.raises(ValueError, match="scenarios"):
+        pools.mixed_pool("http://127.0.0.1:1/", scenarios=["CPU in a greenlet"])
+    with pytest.raises(ValueError, match="this machine"):
+        pools.run_requests("http://example.com/", 1, 1)
+    with pytest.raises(ValueError, match="n must"):
+        pools.run_requests("http://127.0.0.1:1/", 0, 1)
+
+
+def test_no_multiprocessing_helper_survives_a_pool(no_leftovers):
+    with pools.process_pool(1, "spawn") as pool:
+        assert pool.submit(workloads.spin, 10).result(timeout=30) == workloads.spin(10)
+    # the fixture checks that neither the worker nor the resource tracker is left
+
+
+def test_thread_pool_cancels_pending_tasks():
+    with pytest.raises(RuntimeError):
+        with pools.thread_pool(1) as pool:
+            first = pool.submit(workloads.wait_io, 100)
+            pending = pool.submit(workloads.wait_io, 100)
+            raise RuntimeError("stop")
+    assert first.done() and pending.cancelled()
+    assert isinstance(first, cf.Future)
