@@ -141,10 +141,10 @@ def sweep(
         color_of[name] = line.get_color()
     if model is not None:
         if isinstance(model, pd.DataFrame) and hue is not None and hue in model.columns:
-            for i, (name, m) in enumerate(model.groupby(hue, sort=False)):
+            for name, m in model.groupby(hue, sort=False):
                 m = m.sort_values(x)
-                ax.plot(m[x], m[model_y or y], "--", lw=1, color=color_of.get(name, COLORS["model"]),
-                        label=model_label if i == 0 else None)
+                ax.plot(m[x], m[model_y or y], "--", lw=1, color=color_of.get(name, COLORS["model"]))
+            ax.plot([], [], "--", lw=1, color=COLORS["model"], label=f"{model_label} (dashed, same colour)")
         elif isinstance(model, pd.DataFrame):
             m = model.sort_values(x)
             ax.plot(m[x], m[model_y or y], "--", color=COLORS["model"], label=model_label)
@@ -172,6 +172,9 @@ def _plain_ticks(ax, xs, logx: bool, logy: bool) -> None:
     plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
     for axis, is_log in ((ax.xaxis, logx), (ax.yaxis, logy)):
         if is_log:
+            lo, hi = axis.get_view_interval()
+            if lo > 0 and hi / lo < 30:  # less than a decade or so: label 1-2-5 steps too
+                axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(plain)
             axis.set_minor_formatter(ticker.NullFormatter())
     if np.issubdtype(np.asarray(xs).dtype, np.integer) and 1 < len(xs) <= 12:

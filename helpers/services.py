@@ -70,8 +70,12 @@ class SlowService(ManagedProcess):
         m = super().start()
         self.port = int(m.group(1))
         # Belt and braces: the server printed READY after binding; one request proves it answers.
-        with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as r:
-            r.read()
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as r:
+                r.read()
+        except BaseException:
+            self.stop()
+            raise
         return m
 
     def __enter__(self) -> "SlowService":
