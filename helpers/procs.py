@@ -85,10 +85,15 @@ class ManagedProcess:
         self._running[self.key] = self
         try:
             self.match = self._wait_ready(log)
+            self.after_ready(self.match)
         except BaseException:
             self.stop()
             raise
         return self.match
+
+    def after_ready(self, match: re.Match) -> None:
+        """Hook for subclasses: finish start-up once the ready line is seen (read the port,
+        wait for workers, probe the server). If it raises, the process is stopped."""
 
     def _wait_ready(self, log: Path) -> re.Match:
         deadline = time.monotonic() + self.startup_timeout_s

@@ -66,17 +66,11 @@ class SlowService(ManagedProcess):
         self.backlog = backlog
         self.port: int | None = None
 
-    def start(self):
-        m = super().start()
-        self.port = int(m.group(1))
-        # Belt and braces: the server printed READY after binding; one request proves it answers.
-        try:
-            with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as r:
-                r.read()
-        except BaseException:
-            self.stop()
-            raise
-        return m
+    def after_ready(self, match) -> None:
+        """The server printed READY after binding: read its port; one request proves it answers."""
+        self.port = int(match.group(1))
+        with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as r:
+            r.read()
 
     def __enter__(self) -> "SlowService":
         super().__enter__()

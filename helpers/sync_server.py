@@ -91,15 +91,10 @@ class Gunicorn(ManagedProcess):
         self.backlog, self.preload = backlog, preload
         self.port: int | None = None
 
-    def start(self):
-        m = super().start()
-        self.port = int(m.group(1))
-        try:
-            self.wait_for(r"WORKER READY pid=(\d+)", count=self.workers)
-        except BaseException:
-            self.stop()
-            raise
-        return m
+    def after_ready(self, match) -> None:
+        """The master listens: read its port, then wait until every worker has booted."""
+        self.port = int(match.group(1))
+        self.wait_for(r"WORKER READY pid=(\d+)", count=self.workers)
 
     def __enter__(self) -> "Gunicorn":
         super().__enter__()

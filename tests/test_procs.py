@@ -81,3 +81,14 @@ def test_bad_arguments_start_nothing():
         ManagedProcess([], key="x", ready_pattern="READY")
     with pytest.raises(ValueError):
         ManagedProcess(["true"], key="x", ready_pattern="READY", startup_timeout_s=0)
+
+
+def test_a_failing_readiness_hook_stops_the_process():
+    class Picky(ManagedProcess):
+        def after_ready(self, match):
+            raise ConnectionError("probe failed")
+
+    mp = Picky([sys.executable, "-c", FAMILY], key="t-picky", ready_pattern=r"READY child=(\d+)")
+    with pytest.raises(ConnectionError):
+        mp.start()
+    assert mp.proc is None
