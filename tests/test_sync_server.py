@@ -89,3 +89,21 @@ def test_app_validates_and_explains(monkeypatch):
     assert r.status_code == 503 and UPSTREAM_ENV in r.get_json()["error"]
     r = client.get("/cpu?ms=5")
     assert r.status_code == 200 and r.get_json()["cpu_ms"] == 5
+
+
+def test_servers_exit_when_the_process_that_started_them_dies():
+    """A crashed kernel (killed without any cleanup) leaves no server behind."""
+    import subprocess
+
+    code = (
+        "import os\n"
+        "from helpers import services, sync_server\n"
+        "svc = services.SlowService(key='t-orphan'); svc.start()\n"
+        "g = sync_server.Gunicorn(workers=2, upstream=svc.base_url, key='t-orphan-g'); g.start()\n"
+        "print(svc.pid, g.pid, *g.worker_pids(), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 4, out.stderr
+    assert family_gone(pids, within_s=15)
