@@ -5,6 +5,7 @@ The notebooks import the modules they need, for example::
     from helpers import config, services, load, plots, models, timing
 
 config     quick and full mode
+checks     argument checks shared by the modules (loopback URLs, counts)
 workloads  calibrated CPU burn and I/O wait (picklable, for any pool)
 procs      subprocesses that are always cleaned up
 services   the slow service (a real aiohttp server in its own process)

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable, Coroutine
 
 import pandas as pd
 
-from helpers import clients, load, workloads
+from helpers import checks, clients, load, workloads
 
 TASK_PREFIX = "aio-"
 MAX_REQUESTS = load.MAX_CONCURRENCY
@@ -67,18 +67,8 @@ def _pos_number(name: str, v: Any, *, allow_zero: bool = False, upper: float | N
     return float(v)
 
 
-def _pos_int(name: str, v: Any, upper: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{name} must be an int, not {type(v).__name__}")
-    if v < 1 or (upper is not None and v > upper):
-        raise ValueError(f"{name} must be from 1 to {upper if upper else 'any size'}, got {v}")
-    return v
-
-
-def _local_url(url: Any) -> str:
-    if not isinstance(url, str) or not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
-        raise ValueError(f"url must be an http:// address on this machine (127.x, localhost, [::1]), got {url!r}")
-    return url
+_pos_int = checks.count
+_local_url = checks.loopback_url
 
 
 # -- 1. which task ran when ---------------------------------------------------

@@ -22,6 +22,8 @@ import sys
 
 import pandas as pd
 
+from helpers import checks
+
 CLIENTS = ("aiohttp", "requests")
 MAX_CONCURRENCY = 10_000
 FD_MARGIN = 64  # files a Python process holds open besides its sockets
@@ -83,8 +85,7 @@ def run_load(
     started) and service_s (handler start to end). ``df.attrs["limits"]`` holds
     every limit in force.
     """
-    if not isinstance(url, str) or not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
-        raise ValueError(f"url must be an http:// address on this machine (127.x, localhost, [::1]), got {url!r}")
+    checks.loopback_url(url)
     if client not in CLIENTS:
         raise ValueError(f"client must be one of {CLIENTS}, got {client!r}")
     if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:

@@ -15,18 +15,7 @@ import sys
 import threading
 import time
 
-
-def raise_nofile(need: int) -> tuple[int, int]:
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit to raise
-        return (-1, -1)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    return (soft, hard)
+from helpers.procs import raise_open_file_limit
 
 
 async def run_aiohttp(spec: dict) -> tuple[list[dict], dict]:
@@ -123,7 +112,7 @@ def _import_client(kind: str) -> None:
 
 def main() -> None:
     spec = json.load(sys.stdin)
-    soft, hard = raise_nofile(spec["concurrency"] + 64)
+    soft, hard = raise_open_file_limit(spec["concurrency"] + 64)
     _import_client(spec["client"])
     spec["cpu0"], spec["t_start"] = time.process_time(), time.perf_counter()
     if spec["client"] == "aiohttp":

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import pandas as pd
 from concurrent.futures.process import BrokenProcessPool  # re-exported: what a broken pool raises
 
-from helpers import clients, workloads
+from helpers import checks, clients, workloads
 
 __all__ = [
     "BrokenProcessPool", "START_METHODS", "SCENARIOS", "usable_cores", "check_start_method", "process_pool",
@@ -74,11 +74,7 @@ def check_start_method(method: str) -> str:
 
 
 def _check_workers(workers: int, name: str = "workers") -> int:
-    if isinstance(workers, bool) or not isinstance(workers, int):
-        raise TypeError(f"{name} must be an int, not {type(workers).__name__}")
-    if not (1 <= workers <= MAX_WORKERS):
-        raise ValueError(f"{name} must be from 1 to {MAX_WORKERS}, got {workers}")
-    return workers
+    return checks.count(name, workers, MAX_WORKERS)
 
 
 def _check_pos_int(v: int, name: str) -> int:
@@ -93,10 +89,7 @@ def _check_timeout(timeout_s: float) -> float:
     return float(timeout_s)
 
 
-def _check_url(url: str) -> str:
-    if not isinstance(url, str) or not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
-        raise ValueError(f"url must be an http:// address on this machine (127.x, localhost, [::1]), got {url!r}")
-    return url
+_check_url = checks.loopback_url
 
 
 # -- pools that always clean up -------------------------------------------

@@ -193,6 +193,30 @@ class ManagedProcess:
             mp.stop()
 
 
+def raise_open_file_limit(need: int | None = None) -> tuple[int, int]:
+    """Raise this process's open-file soft limit (to ``need``, or as far as allowed).
+
+    Every socket is an open file, so servers and load generators call this
+    before opening many connections. Returns (soft, hard) afterwards, -1 where
+    the platform has no such limit (Windows). Never raises: a limit that
+    cannot be raised is simply reported as it is.
+    """
+    try:
+        import resource
+    except ImportError:
+        return (-1, -1)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    target = ceiling if need is None else min(need, ceiling)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return (soft, hard)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     if proc.poll() is not None:
         return

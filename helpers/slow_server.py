@@ -30,7 +30,7 @@ import time
 from aiohttp import web
 
 from helpers import workloads
-from helpers.procs import exit_with_parent
+from helpers.procs import exit_with_parent, raise_open_file_limit
 
 _seq = itertools.count()
 
@@ -90,23 +90,6 @@ def make_app() -> web.Application:
     return app
 
 
-def raise_nofile_limit() -> tuple[int, int]:
-    """Raise this process's open-file soft limit to its hard limit; return (soft, hard)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return (-1, -1)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return (soft, hard)
-
-
 async def _main(port: int, backlog: int) -> None:
     runner = web.AppRunner(make_app(), access_log=None, handle_signals=False)
     await runner.setup()
@@ -114,7 +97,7 @@ async def _main(port: int, backlog: int) -> None:
     await site.start()
     sock: socket.socket = site._server.sockets[0]  # the real port when port=0
     real_port = sock.getsockname()[1]
-    soft, hard = raise_nofile_limit()
+    soft, hard = raise_open_file_limit()
     loop_name = "uvloop" if "uvloop" in type(asyncio.get_running_loop()).__module__ else "asyncio"
     print(f"READY port={real_port} pid={os.getpid()} backlog={backlog} nofile={soft}/{hard} loop={loop_name}", flush=True)
     stop = asyncio.Event()

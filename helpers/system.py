@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from importlib import metadata
@@ -11,6 +10,7 @@ import pandas as pd
 import psutil
 
 from helpers.load import open_file_limit
+from helpers.pools import usable_cores
 from helpers.services import somaxconn
 
 CORE_PACKAGES = (
@@ -47,7 +47,7 @@ def machine() -> dict[str, object]:
         "os": f"{platform.system()} {platform.release()}",
         "cpu_cores_logical": psutil.cpu_count(logical=True),
         "cpu_cores_physical": psutil.cpu_count(logical=False),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else psutil.cpu_count(),
+        "cpus_usable": usable_cores(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "gil_enabled": gil_enabled(),
         "open_files_soft": soft if soft is not None else "unlimited/unknown",

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-MODULES = ["config", "workloads", "procs", "services", "clients", "load", "timing", "sync_server", "wsgi_app",
+MODULES = ["checks", "config", "workloads", "procs", "services", "clients", "load", "timing", "sync_server", "wsgi_app",
            "gunicorn_conf", "course", "exercises", "aio", "nested_demo", "pools", "costs",
            "models", "simul", "plots", "system", "results"]
 

@@ -92,3 +92,13 @@ def test_a_failing_readiness_hook_stops_the_process():
     with pytest.raises(ConnectionError):
         mp.start()
     assert mp.proc is None
+
+
+def test_open_file_limit_is_raised_within_the_hard_limit():
+    from helpers.procs import raise_open_file_limit
+
+    soft, hard = raise_open_file_limit(64)
+    assert soft >= 64 or soft == -1
+    if hard not in (-1,):
+        soft2, hard2 = raise_open_file_limit(10**9)  # asks too much: capped, never raises
+        assert hard2 == hard and soft2 <= max(hard, 65536)
