@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 NB     := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help setup lab test test-unit test-notebooks outputs bench lock check-python clean
+.PHONY: help setup lab test test-browser outputs bench lock check-python clean
 
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
@@ -16,6 +16,7 @@ help:
 	@echo "make setup    only create/refresh .venv with the pinned packages"
 	@echo "make outputs  re-run every notebook top to bottom in full mode and save its outputs"
 	@echo "make bench    print the harness benchmark (load generator limits)"
+	@echo "make test-browser  click Run All in JupyterLab in headless Chromium (needs chromium, node, npm)"
 	@echo "make lock     re-resolve requirements.lock from pyproject.toml (needs the registry)"
 
 check-python:
@@ -41,6 +42,9 @@ lab: setup
 test: setup
 	COURSE_MODE=quick $(BIN)/python -m pytest tests $(NB) --nbval \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=240 -q -rfEs
+
+test-browser: setup
+	$(BIN)/python scripts/browser_run_all.py
 
 outputs: setup
 	COURSE_MODE=full $(BIN)/python scripts/execute_notebooks.py $(NB)

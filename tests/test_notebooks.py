@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -63,7 +64,10 @@ def test_run_all_gets_a_reply_for_every_cell(path):
         while len(status) < len(sent):
             remaining = deadline - time.monotonic()
             assert remaining > 0, f"no reply for cells {sorted(i for m, (i, _) in sent.items() if m not in status)}"
-            msg = kc.get_shell_msg(timeout=remaining)
+            try:
+                msg = kc.get_shell_msg(timeout=remaining)
+            except queue.Empty:
+                continue  # the assertion above reports which cells never got a reply
             mid = msg["parent_header"].get("msg_id")
             if mid in sent and msg["msg_type"] == "execute_reply":
                 status[mid] = msg["content"]["status"]
