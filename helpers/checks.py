@@ -24,3 +24,15 @@ def count(name: str, v: Any, upper: int | None = None) -> int:
     if v < 1 or (upper is not None and v > upper):
         raise ValueError(f"{name} must be from 1 to {upper if upper else 'any size'}, got {v}")
     return v
+
+
+MAX_MS = 60_000.0
+
+
+def milliseconds(ms: Any, name: str = "ms") -> float:
+    """Return ``ms`` as a float if it is a number of milliseconds from 0 to 60,000."""
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+        raise TypeError(f"{name} must be a number of milliseconds, not {type(ms).__name__}")
+    if not (0 <= ms <= MAX_MS):
+        raise ValueError(f"{name} must be between 0 and {MAX_MS:g} milliseconds, got {ms!r}")
+    return float(ms)

@@ -18,7 +18,7 @@ import sys
 import urllib.request
 from urllib.parse import urlencode
 
-from helpers import workloads
+from helpers import checks, workloads
 from helpers.procs import ManagedProcess
 
 
@@ -85,7 +85,7 @@ class SlowService(ManagedProcess):
     def url(self, io_ms: float = 0, cpu_ms: float = 0) -> str:
         """URL of a request that burns ``cpu_ms`` ms of CPU, then waits ``io_ms`` ms."""
         for name, v in (("io_ms", io_ms), ("cpu_ms", cpu_ms)):
-            workloads._check_ms(v, name)
+            checks.milliseconds(v, name)
         return f"{self.base_url}/work?{urlencode({'io_ms': io_ms, 'cpu_ms': cpu_ms})}"
 
     @property

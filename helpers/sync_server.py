@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import psutil
 
-from helpers import workloads
+from helpers import checks, workloads
 from helpers.procs import ManagedProcess
 from helpers.services import somaxconn
 from helpers.wsgi_app import UPSTREAM_ENV
@@ -105,7 +105,7 @@ class Gunicorn(ManagedProcess):
         if self.port is None:
             raise RuntimeError("gunicorn is not running; use it inside `with Gunicorn(...) as srv:`")
         for k, v in params.items():
-            workloads._check_ms(v, k)
+            checks.milliseconds(v, k)
         query = f"?{urlencode(params)}" if params else ""
         return f"http://127.0.0.1:{self.port}{path}{query}"
 

@@ -17,18 +17,14 @@ import asyncio
 import os
 import threading
 import time
+
+from helpers import checks
 from typing import Any
 
 RATE_ENV = "COURSE_CPU_ITERS_PER_MS"
-_MAX_MS = 60_000.0
 
 
-def _check_ms(ms: float, what: str = "ms") -> float:
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
-        raise TypeError(f"{what} must be a number of milliseconds, not {type(ms).__name__}")
-    if not (0 <= ms <= _MAX_MS):
-        raise ValueError(f"{what} must be between 0 and {_MAX_MS:g} milliseconds, got {ms!r}")
-    return float(ms)
+_check_ms = checks.milliseconds
 
 
 def spin(iterations: int) -> int:
