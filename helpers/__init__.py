@@ -2,7 +2,9 @@
 
 The notebooks import the modules they need, for example::
 
-    from helpers import config, services, load, plots, models, timing
+    from helpers.core import config, plots, models, timing
+    from helpers.load import generator as load
+    from helpers.servers import slow as services
 
 config     quick and full mode
 checks     argument checks shared by the modules (loopback URLs, counts)

@@ -7,7 +7,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from helpers import aio, nested_demo, workloads
+from helpers.core import procs, workloads
+from helpers.lessons import aio, nested_demo
 
 
 def run(coro):
@@ -216,7 +217,7 @@ def test_peak_in_flight():
 
 @pytest.mark.parametrize("k", [5, 20])
 def test_database_caps_concurrency_as_modelled(k):
-    from helpers import models
+    from helpers.core import models
 
     df = run(aio.serve_through_db(40, max_connections=k, query_ms=20))
     assert df.attrs["limits"] == {"max_connections": k, "max_in_use": k}
@@ -270,7 +271,7 @@ def test_leftover_tasks_outside_a_loop():
 # -- nest_asyncio, in a subprocess only ------------------------------------------------------
 
 def test_importing_the_demo_patches_nothing():
-    code = ("import asyncio; t = asyncio.Task; import helpers.nested_demo; "
+    code = ("import asyncio; t = asyncio.Task; import helpers.lessons.nested_demo; "
             "assert asyncio.Task is t and not hasattr(asyncio, '_nest_patched'); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
@@ -294,7 +295,7 @@ def test_nested_demo_timeout_and_bad_timeout(monkeypatch):
     def slow(*a, **kw):
         raise subprocess.TimeoutExpired(cmd="x", timeout=0.01)
 
-    monkeypatch.setattr(nested_demo.subprocess, "run", slow)
+    monkeypatch.setattr(procs.subprocess, "run", slow)
     with pytest.raises(TimeoutError, match="did not finish"):
         nested_demo.run(timeout_s=0.01)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import checks
+from helpers.core import checks
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000/x", "http://localhost:1/", "http://[::1]:80/"])

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from helpers import config, models
+from helpers.core import config, models
 
 
 def test_mode_default_and_switch(monkeypatch):

@@ -2,7 +2,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from helpers import costs
+from helpers.lessons import costs
 
 
 def live_children() -> set[int]:

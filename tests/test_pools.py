@@ -7,8 +7,9 @@ import time
 import psutil
 import pytest
 
-from helpers import pools, workloads
-from helpers.pools import BrokenProcessPool
+from helpers.core import workloads
+from helpers.lessons import pools
+from helpers.core.executors import BrokenProcessPool
 
 
 def children() -> list:
@@ -34,14 +35,6 @@ def no_leftovers():
             return
         time.sleep(0.05)
     pytest.fail(f"processes left behind: {[p.cmdline() for p in left]}")
-
-
-def test_start_methods_are_checked():
-    assert pools.check_start_method("spawn") == "spawn"
-    with pytest.raises(ValueError, match="start method"):
-        pools.check_start_method("thread")
-    with pytest.raises(TypeError):
-        pools.check_start_method(None)
 
 
 @pytest.mark.parametrize(
@@ -77,16 +70,6 @@ def test_process_run_uses_other_processes_and_cleans_up(no_leftovers):
     df = pools.run_tasks(workloads.wait_io, [100] * 4, mode="process", workers=2, method="spawn")
     assert (df["pid"] != os.getpid()).all() and df["pid"].nunique() == 2  # each 100 ms wait holds a worker
     assert (df["start_method"] == "spawn").all() and df.attrs["warmup_s"] > 0
-
-
-def test_process_pool_stops_a_busy_worker_after_an_exception(no_leftovers):
-    t0 = time.monotonic()
-    with pytest.raises(KeyError):
-        with pools.process_pool(1, "spawn") as pool:
-            pool.submit(workloads.wait_io, 30_000)
-            time.sleep(0.5)
-            raise KeyError("interrupted")
-    assert time.monotonic() - t0 < 10
 
 
 def test_run_one_returns_and_times_out(no_leftovers):
@@ -159,19 +142,3 @@ def test_mixed_pool_and_requests_refuse_bad_input():
         pools.run_requests("http://example.com/", 1, 1)
     with pytest.raises(ValueError, match="n must"):
         pools.run_requests("http://127.0.0.1:1/", 0, 1)
-
-
-def test_no_multiprocessing_helper_survives_a_pool(no_leftovers):
-    with pools.process_pool(1, "spawn") as pool:
-        assert pool.submit(workloads.spin, 10).result(timeout=30) == workloads.spin(10)
-    # the fixture checks that neither the worker nor the resource tracker is left
-
-
-def test_thread_pool_cancels_pending_tasks():
-    with pytest.raises(RuntimeError):
-        with pools.thread_pool(1) as pool:
-            first = pool.submit(workloads.wait_io, 100)
-            pending = pool.submit(workloads.wait_io, 100)
-            raise RuntimeError("stop")
-    assert first.done() and pending.cancelled()
-    assert isinstance(first, cf.Future)

@@ -4,7 +4,7 @@ import time
 import psutil
 import pytest
 
-from helpers.procs import ManagedProcess
+from helpers.core.procs import ManagedProcess
 
 # A parent that starts a child of its own, says READY, then sleeps.
 FAMILY = (
@@ -95,7 +95,7 @@ def test_a_failing_readiness_hook_stops_the_process():
 
 
 def test_open_file_limit_is_raised_within_the_hard_limit():
-    from helpers.procs import raise_open_file_limit
+    from helpers.core.system import raise_open_file_limit
 
     soft, hard = raise_open_file_limit(64)
     assert soft >= 64 or soft == -1

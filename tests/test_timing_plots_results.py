@@ -7,7 +7,8 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from helpers import models, plots, results, simul, system, timing  # noqa: E402
+from helpers.core import models, plots, results, system, timing  # noqa: E402
+from helpers.lessons import simul  # noqa: E402
 
 
 def test_timer_separates_waiting_from_working():

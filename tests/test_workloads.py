@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from helpers import workloads
+from helpers.core import workloads
 
 
 def test_spin_is_deterministic_and_checks_input():

@@ -1,6 +1,6 @@
 """nest_asyncio, shown where it cannot hurt: in a fresh Python process.
 
-Run ``python -m helpers.nested_demo`` (the notebook calls ``run()``, which
+Run ``python -m helpers.lessons.nested_demo`` (the notebook calls ``run()``, which
 starts it as a subprocess with a timeout). It prints, in four steps:
 
 1. ``asyncio.run()`` inside a running event loop raises RuntimeError, as it
@@ -19,8 +19,9 @@ Importing this module does nothing; only ``main()`` (the script) patches.
 
 from __future__ import annotations
 
-import subprocess
 import sys
+
+from helpers.core import checks, procs
 
 
 def _inner() -> "object":
@@ -132,16 +133,8 @@ def run(timeout_s: float = 60.0) -> str:
     Raises TimeoutError if it takes longer than ``timeout_s`` seconds (the
     process is killed), RuntimeError with its error output if it fails.
     """
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (0 < timeout_s <= 600):
-        raise ValueError(f"timeout_s must be a number of seconds in (0, 600], got {timeout_s!r}")
-    try:
-        proc = subprocess.run([sys.executable, "-m", "helpers.nested_demo"], capture_output=True, text=True,
-                              timeout=timeout_s, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"the nest_asyncio demo did not finish within {timeout_s:g} s (it was stopped)") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"the nest_asyncio demo failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc.stdout
+    checks.seconds(timeout_s, upper=600)
+    return procs.run_child(["-m", "helpers.lessons.nested_demo"], what="the nest_asyncio demo", timeout_s=timeout_s)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,34 @@ def summarize(df: pd.DataFrame, by: str | list[str] | None = None) -> pd.DataFra
     if by is None:
         return one(df).to_frame().T
     return df.groupby(by, sort=True)[list(df.columns)].apply(one).reset_index()
+
+
+TIME_COLUMNS = ("t_submit", "t_send", "t_done", "server_start", "server_end")
+
+
+def request_frame(rows: list[dict], t0: float, columns: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The per-request table from client records (``helpers.load.clients``): the one way to build it.
+
+    ``rows`` are dicts with times on ``time.perf_counter()`` (the client's and
+    the server's clocks are the same clock on one machine). ``columns``, when
+    given, fixes the columns and their order (missing ones are filled with
+    NaN, others dropped). Every time column present (t_submit, t_send, t_done,
+    server_start, server_end) becomes seconds since ``t0``; ``wait_s`` (sent
+    until the handler started: server_start - t_send) and ``service_s``
+    (server_end - server_start) are added where their columns are present.
+    Rows are sorted by t_send (stable; errors keep their send time too), with
+    a fresh 0..n-1 index.
+    """
+    df = pd.DataFrame(rows)
+    if columns is not None:
+        df = df.reindex(columns=list(columns))
+    for c in TIME_COLUMNS:
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce") - t0
+    if "t_send" in df.columns and "server_start" in df.columns:
+        df["wait_s"] = df["server_start"] - df["t_send"]
+    if "server_start" in df.columns and "server_end" in df.columns:
+        df["service_s"] = df["server_end"] - df["server_start"]
+    if "t_send" in df.columns:
+        df = df.sort_values("t_send", kind="stable")
+    return df.reset_index(drop=True)

@@ -25,7 +25,9 @@ from typing import Any, Awaitable, Callable, Coroutine
 
 import pandas as pd
 
-from helpers import checks, clients, load, workloads
+from helpers import load
+from helpers.core import checks, system, workloads
+from helpers.load import clients
 
 TASK_PREFIX = "aio-"
 MAX_REQUESTS = load.MAX_CONCURRENCY
@@ -58,13 +60,7 @@ def leftover_tasks() -> list[str]:
 
 
 def _pos_number(name: str, v: Any, *, allow_zero: bool = False, upper: float | None = None) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(v).__name__}")
-    if v < 0 or (v == 0 and not allow_zero) or (upper is not None and v > upper):
-        lo = ">= 0" if allow_zero else "> 0"
-        hi = f" and <= {upper:g}" if upper is not None else ""
-        raise ValueError(f"{name} must be {lo}{hi}, got {v!r}")
-    return float(v)
+    return checks.number(name, v, low=0.0, high=upper, allow_low=allow_zero)
 
 
 _pos_int = checks.count
@@ -139,7 +135,7 @@ def running_overlaps(trace: pd.DataFrame, tolerance_s: float = 1e-4) -> int:
 
 def plot_trace(trace: pd.DataFrame, *, ax=None, title: str | None = None):
     """Draw a trace from ``trace_tasks``: one row per task, coloured by state."""
-    from helpers import plots
+    from helpers.core import plots
 
     key = {"running": "cpu", "ready": "waiting", "awaiting": "io"}
     label = {"cpu": "running (holds the loop)", "waiting": "ready, waiting for the loop",
@@ -284,15 +280,17 @@ class debug_mode:
 
         class Catch(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
-                msg = record.getMessage()
-                m = re.search(r"took ([0-9.]+) seconds", msg)
-                handle = str(record.args[0]) if isinstance(record.args, tuple) and record.args else msg
-                name = outer._HANDLE.search(handle)
+                # asyncio logs a slow step as ("Executing %s took %.3f seconds", handle, seconds):
+                # the seconds and the handle come from the record's arguments, not from its text.
+                args = record.args if isinstance(record.args, tuple) else ()
+                slow = record.msg.startswith("Executing") and len(args) == 2 and isinstance(args[1], float)
+                name = outer._HANDLE.search(str(args[0])) if slow else None
                 outer.records.append({
                     "level": record.levelname,
                     "task": name.group(1) if name else None,
-                    "took_s": float(m.group(1)) if m else float("nan"),
-                    "message": msg,
+                    "took_s": args[1] if slow else float("nan"),
+                    "slow_step": slow,
+                    "message": record.getMessage(),
                 })
 
         self._handler = Catch(level=logging.DEBUG)
@@ -313,8 +311,8 @@ class debug_mode:
 
     def slow_steps(self) -> pd.DataFrame:
         """The "took N seconds" warnings caught: task (its name, or None), took_s, message."""
-        df = pd.DataFrame(self.records, columns=["level", "task", "took_s", "message"])
-        return df[df["message"].str.contains("took", na=False)].reset_index(drop=True)
+        df = pd.DataFrame(self.records, columns=["level", "task", "took_s", "slow_step", "message"])
+        return df[df["slow_step"].astype(bool)].drop(columns="slow_step").reset_index(drop=True)
 
 
 # -- 3. many requests from one thread ---------------------------------------------
@@ -327,18 +325,10 @@ def aiohttp_default_limit() -> int:
 
 
 def _ensure_open_files(need: int) -> tuple[int | None, int | None]:
-    """Raise this process's soft open-file limit to ``need`` if it is lower (never above the hard limit)."""
+    """Refuse clearly what the machine cannot open, else raise the soft open-file limit to fit ``need`` sockets."""
     load.check_concurrency(min(need, load.MAX_CONCURRENCY))
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit
-        return load.open_file_limit()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = need + load.FD_MARGIN
-    if soft != resource.RLIM_INFINITY and soft < want:
-        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return load.open_file_limit()
+    system.raise_open_file_limit(need + load.FD_MARGIN)
+    return system.open_file_limit()
 
 
 def _shift(rows: list[dict], t0: float) -> pd.DataFrame:

@@ -25,15 +25,13 @@ or milliseconds (``_ms``) as the column names say.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from typing import Iterable
 
 import pandas as pd
 import psutil
 
-from helpers import pools, workloads
+from helpers.core import checks, executors, procs, workloads
 
 MB = 2**20
 MAX_THREADS = 2000
@@ -89,15 +87,9 @@ def thread_cost(threads: int = 200, *, timeout_s: float = 60.0) -> pd.DataFrame:
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or not (1 <= threads <= MAX_THREADS):
         raise ValueError(f"threads must be an int from 1 to {MAX_THREADS}, got {threads!r}")
-    pools._check_timeout(timeout_s)
-    try:
-        proc = subprocess.run([sys.executable, "-c", _THREAD_PROBE, str(threads)],
-                              capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"the thread probe did not finish within {timeout_s:g} s") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"the thread probe failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    checks.seconds(timeout_s)
+    out = procs.run_child(["-c", _THREAD_PROBE, str(threads)], what="the thread probe", timeout_s=timeout_s)
+    r = json.loads(out.strip().splitlines()[-1])
     if r["alive"] != threads:
         raise RuntimeError(f"only {r['alive']} of {threads} threads were alive when measured")
     rows = [
@@ -124,20 +116,20 @@ def process_cost(workers: int = 2, method: str = "spawn", *, timeout_s: float = 
     processes that share them; Linux only, else NaN). The pool is always shut
     down.
     """
-    workers = pools._check_workers(workers)
-    pools.check_start_method(method)
-    timeout_s = pools._check_timeout(timeout_s)
+    workers = executors.check_workers(workers)
+    executors.check_start_method(method)
+    timeout_s = checks.seconds(timeout_s)
     workloads.calibrate()  # so the workers inherit the figure instead of measuring it
     rows = []
     t0 = time.perf_counter()
-    with pools.process_pool(workers, method) as pool:
+    with executors.process_pool(workers, method) as pool:
         futs = [pool.submit(workloads.wait_io, 300.0) for _ in range(workers)]
-        recs = pools._wait_all(futs, timeout_s, "first tasks")
+        recs = executors.wait_all(futs, timeout_s, "first tasks")
         first = {}
         for r in recs:
             first[r["pid"]] = min(first.get(r["pid"], float("inf")), r["start"])
-        pids = list((pool._processes or {}).keys())
-        pools.warm_up(pool, workers, timeout_s=timeout_s)  # every worker has started and run a task
+        pids = executors.worker_pids(pool)
+        executors.warm_up(pool, workers, timeout_s=timeout_s)  # every worker has started and run a task
         time.sleep(0.1)
         for pid in pids:
             m = psutil.Process(pid).memory_full_info()
@@ -177,7 +169,7 @@ def scale_up(per: pd.DataFrame, counts: Iterable[int] = (100, 1000)) -> pd.DataF
     kind, workers, memory_mb, share_of_ram (of this machine's total memory),
     start_s.
     """
-    counts = [pools._check_pos_int(n, "counts") for n in counts]
+    counts = [checks.count("counts", n) for n in counts]
     total_mb = psutil.virtual_memory().total / MB
     rows = []
     for _, r in per.iterrows():

@@ -10,6 +10,7 @@ nobody reads and never into the notebook.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import signal
@@ -18,9 +19,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import psutil
+
+from helpers.core import checks
 
 IS_WINDOWS = sys.platform == "win32"
 
@@ -193,30 +196,6 @@ class ManagedProcess:
             mp.stop()
 
 
-def raise_open_file_limit(need: int | None = None) -> tuple[int, int]:
-    """Raise this process's open-file soft limit (to ``need``, or as far as allowed).
-
-    Every socket is an open file, so servers and load generators call this
-    before opening many connections. Returns (soft, hard) afterwards, -1 where
-    the platform has no such limit (Windows). Never raises: a limit that
-    cannot be raised is simply reported as it is.
-    """
-    try:
-        import resource
-    except ImportError:
-        return (-1, -1)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    ceiling = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    target = ceiling if need is None else min(need, ceiling)
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return (soft, hard)
-
-
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     if proc.poll() is not None:
         return
@@ -227,6 +206,37 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
             os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError, OSError):
         pass
+
+
+def run_child(args: list[str], *, what: str, timeout_s: float = 60.0, input: str | None = None) -> str:
+    """Run ``python ARGS`` (this interpreter) to the end and return what it printed on stdout.
+
+    The one way the helpers run a short-lived Python child (the load
+    generator, probes, demos that must never run in the kernel). ``input`` is
+    sent to its stdin. Raises TimeoutError after ``timeout_s`` seconds (the
+    child is killed; so it is on an interrupt) and RuntimeError with the tail
+    of its stderr if it exits non-zero. ``what`` names it in those messages.
+    """
+    timeout_s = checks.seconds(timeout_s)
+    try:
+        proc = subprocess.run([sys.executable, *args], input=input, capture_output=True, text=True,
+                              timeout=timeout_s, stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise TimeoutError(f"{what} did not finish within {timeout_s:g} s (it was stopped)") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def run_child_json(module: str, spec: dict | None = None, *, what: str, timeout_s: float = 60.0,
+                   args: list[str] = ()) -> Any:
+    """Run ``python -m MODULE ARGS`` with ``spec`` as JSON on stdin; return the JSON of its last stdout line."""
+    out = run_child(["-m", module, *args], what=what, timeout_s=timeout_s,
+                    input=json.dumps(spec) if spec is not None else None)
+    lines = out.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"{what} printed nothing")
+    return json.loads(lines[-1])
 
 
 def _tail(text: str, lines: int = 30) -> str:

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from helpers import checks
+from helpers.core import checks
 from typing import Any
 
 RATE_ENV = "COURSE_CPU_ITERS_PER_MS"

@@ -18,7 +18,7 @@ import time
 
 import pandas as pd
 
-from helpers.models import simul_time
+from helpers.core.models import simul_time
 
 
 def _check(boards: int, move_pairs: int, scale: float, master_move_s: float, opponent_move_s: float) -> None:

@@ -15,7 +15,7 @@ processes multiprocessing starts in the background (the resource tracker,
 the fork server), so a notebook leaves no process behind.
 
 Process-pool targets must be importable (defined in a module, such as
-``helpers.workloads``), because under spawn and forkserver each worker is a
+``helpers.core.workloads``), because under spawn and forkserver each worker is a
 fresh interpreter that re-imports the function by name. ``run_one`` shows
 what happens otherwise, with a timeout so it can never hang a kernel.
 """
@@ -24,180 +24,30 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import gc
 import math
-import multiprocessing as mp
-import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
-from concurrent.futures.process import BrokenProcessPool  # re-exported: what a broken pool raises
 
-from helpers import checks, clients, workloads
+from helpers.core import checks, executors, workloads
+from helpers.core.system import usable_cores
+from helpers.load import clients
 
 __all__ = [
-    "BrokenProcessPool", "START_METHODS", "SCENARIOS", "usable_cores", "check_start_method", "process_pool",
-    "thread_pool", "warm_up", "run_tasks", "cpu_sweep", "speedups", "run_requests", "io_sweep", "run_one",
-    "mixed_pool", "stop_multiprocessing_helpers",
+    "SCENARIOS", "run_tasks", "cpu_sweep", "speedups", "run_requests", "io_sweep", "run_one",
+    "mixed_pool",
 ]
 
-START_METHODS = ("spawn", "forkserver", "fork")
 MODES = ("sequential", "thread", "process")
-MAX_WORKERS = 256
 SCENARIOS = ("I/O alone", "CPU in the same thread pool", "CPU in a process pool")
-
-_open_process_pools = 0
-_open_lock = threading.Lock()
 
 
 # -- checks ---------------------------------------------------------------
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity where the OS tells, else the count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def check_start_method(method: str) -> str:
-    """Return ``method`` if this platform offers it, else raise ValueError."""
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a start method name (str), not {type(method).__name__}")
-    offered = mp.get_all_start_methods()
-    if method not in START_METHODS:
-        raise ValueError(f"start method must be one of {START_METHODS}, got {method!r}")
-    if method not in offered:
-        raise ValueError(f"start method {method!r} is not available here; this platform offers {offered}")
-    return method
-
-
-def _check_workers(workers: int, name: str = "workers") -> int:
-    return checks.count(name, workers, MAX_WORKERS)
-
-
 def _check_pos_int(v: int, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
-
-
-def _check_timeout(timeout_s: float) -> float:
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (0 < timeout_s <= 3600):
-        raise ValueError(f"timeout_s must be a number of seconds in (0, 3600], got {timeout_s!r}")
-    return float(timeout_s)
-
-
-_check_url = checks.loopback_url
-
-
-# -- pools that always clean up -------------------------------------------
-def stop_multiprocessing_helpers() -> None:
-    """Stop multiprocessing's background helpers (resource tracker, fork server).
-
-    Under spawn and forkserver, multiprocessing starts a resource-tracker
-    process (and, for forkserver, a fork-server process) that would otherwise
-    live as long as the kernel. They are started again when next needed.
-    Called by ``process_pool`` when the last open pool closes.
-    """
-    gc.collect()  # let the closed pools' semaphores unregister first
-    for modname, attr in (("multiprocessing.forkserver", "_forkserver"),
-                          ("multiprocessing.resource_tracker", "_resource_tracker")):
-        helper = getattr(sys.modules.get(modname), attr, None)
-        stop = getattr(helper, "_stop", None)  # private, but present in 3.8-3.13
-        if stop is not None:
-            with contextlib.suppress(Exception):
-                stop()
-
-
-def _stop_processes(procs: Sequence, grace_s: float) -> None:
-    deadline = time.monotonic() + grace_s
-    for p in procs:
-        with contextlib.suppress(Exception):
-            p.join(timeout=max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        with contextlib.suppress(Exception):
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=2.0)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=2.0)
-
-
-@contextlib.contextmanager
-def process_pool(workers: int, method: str) -> Iterator[cf.ProcessPoolExecutor]:
-    """A ``ProcessPoolExecutor`` of ``workers`` processes started with ``method``.
-
-    On a normal exit idle workers get up to 5 s to finish; after an
-    exception, an interrupt or a timeout they get 0.2 s, then are terminated
-    (then killed). Either way no worker survives the block.
-    """
-    global _open_process_pools
-    workers = _check_workers(workers)
-    ctx = mp.get_context(check_start_method(method))
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    with _open_lock:
-        _open_process_pools += 1
-    ok = False
-    try:
-        yield pool
-        ok = True
-    finally:
-        procs = list((pool._processes or {}).values())
-        manager = pool._executor_manager_thread
-        pool.shutdown(wait=False, cancel_futures=True)
-        _stop_processes(procs, grace_s=5.0 if ok else 0.2)
-        if manager is not None:
-            manager.join(timeout=5.0)
-        del pool, procs, manager
-        with _open_lock:
-            _open_process_pools -= 1
-            last = _open_process_pools == 0
-        if last:
-            stop_multiprocessing_helpers()
-
-
-@contextlib.contextmanager
-def thread_pool(workers: int) -> Iterator[cf.ThreadPoolExecutor]:
-    """A ``ThreadPoolExecutor`` of ``workers`` threads; pending tasks are cancelled on exit.
-
-    Threads cannot be killed: tasks already running finish (every task of the
-    course has its own timeout), then the block exits.
-    """
-    workers = _check_workers(workers)
-    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="course-worker")
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _wait_all(futures: Sequence[cf.Future], timeout_s: float, what: str) -> list:
-    done, pending = cf.wait(futures, timeout=timeout_s)
-    if pending:
-        for f in pending:
-            f.cancel()
-        raise TimeoutError(f"{len(pending)} of {len(futures)} {what} did not finish within {timeout_s:g} s; "
-                           "the pool was shut down")
-    return [f.result() for f in futures]
-
-
-def warm_up(pool: cf.Executor, workers: int, *, wait_ms: float = 200.0, rounds: int = 6, timeout_s: float = 60.0) -> float:
-    """Make every worker of ``pool`` start (and import its code) before a timed run.
-
-    Submits ``workers`` tasks that each wait ``wait_ms`` ms, in rounds, until
-    ``workers`` different workers have answered. Returns the seconds it took.
-    """
-    t0 = time.perf_counter()
-    seen: set = set()
-    for _ in range(rounds):
-        recs = _wait_all([pool.submit(workloads.wait_io, wait_ms) for _ in range(workers)], timeout_s, "warm-up tasks")
-        seen |= {(r["pid"], r["thread"]) for r in recs}
-        if len(seen) >= workers:
-            break
-    return time.perf_counter() - t0
+    return checks.count(name, v)
 
 
 # -- running tasks --------------------------------------------------------
@@ -227,7 +77,7 @@ def _batch(fn: Callable[..., dict], args: Sequence[Any], pool: cf.Executor | Non
         else:
             futs.append(pool.submit(fn, a))
     if pool is not None:
-        recs = _wait_all(futs, timeout_s, "tasks")
+        recs = executors.wait_all(futs, timeout_s, "tasks")
     return _frame(recs, t_submit, **cols)
 
 
@@ -241,7 +91,7 @@ def _check_mode(mode: str, workers: int, method: str | None) -> None:
     if mode == "process":
         if method is None:
             raise ValueError("mode='process' needs an explicit start method: 'spawn', 'forkserver' or 'fork'")
-        check_start_method(method)
+        executors.check_start_method(method)
 
 
 def run_tasks(
@@ -260,7 +110,7 @@ def run_tasks(
     mode: ``"sequential"`` (in this thread; ``workers`` must be 1),
         ``"thread"`` (a thread pool of ``workers``) or ``"process"`` (a
         process pool of ``workers``, started with ``method``, which is then
-        required). ``fn`` must return a record like ``helpers.workloads``'s
+        required). ``fn`` must return a record like ``helpers.core.workloads``'s
         tasks do (pid, thread, start, end, cpu_s).
     repeats: run the whole batch this many times on the same pool (noise
         only ever slows a run down, so the best of a few is the fair figure).
@@ -279,9 +129,9 @@ def run_tasks(
     args = list(args)
     if not args:
         raise ValueError("args must hold at least one task argument")
-    workers = _check_workers(workers)
+    workers = executors.check_workers(workers)
     repeats = _check_pos_int(repeats, "repeats")
-    timeout_s = _check_timeout(timeout_s)
+    timeout_s = checks.seconds(timeout_s)
     _check_mode(mode, workers, method)
     attrs: dict[str, Any] = {"mode": mode, "workers": workers, "start_method": method,
                              "cores_usable": usable_cores(), "warmup_s": 0.0}
@@ -289,11 +139,11 @@ def run_tasks(
     with contextlib.ExitStack() as stack:
         pool = None
         if mode == "process":
-            pool = stack.enter_context(process_pool(workers, method))
+            pool = stack.enter_context(executors.process_pool(workers, method))
         elif mode == "thread":
-            pool = stack.enter_context(thread_pool(workers))
+            pool = stack.enter_context(executors.thread_pool(workers))
         if pool is not None and warm:
-            attrs["warmup_s"] = warm_up(pool, workers, wait_ms=200.0 if mode == "process" else 20.0)
+            attrs["warmup_s"] = executors.warm_up(pool, workers, wait_ms=200.0 if mode == "process" else 20.0)
         frames = [_batch(fn, args, pool, timeout_s, rep=r, **cols) for r in range(repeats)]
     df = pd.concat(frames, ignore_index=True)
     df.attrs.update(attrs)
@@ -325,27 +175,27 @@ def cpu_sweep(
     iterations = _check_pos_int(iterations, "iterations")
     tasks = _check_pos_int(tasks, "tasks")
     repeats = _check_pos_int(repeats, "repeats")
-    ws = [_check_workers(w) for w in workers]
+    ws = [executors.check_workers(w) for w in workers]
     if not ws:
         raise ValueError("workers must list at least one pool size")
     for m in modes:
         if m not in ("thread", "process"):
             raise ValueError(f"modes may hold 'thread' and 'process', got {m!r}")
-    check_start_method(method)
-    timeout_s = _check_timeout(timeout_s)
+    executors.check_start_method(method)
+    timeout_s = checks.seconds(timeout_s)
     args = [iterations] * tasks
     frames = []
     with contextlib.ExitStack() as stack:
         plan: list[tuple[str, int, cf.Executor | None]] = [("sequential", 1, None)]
         for m in modes:
             for w in ws:
-                pool = stack.enter_context(process_pool(w, method) if m == "process" else thread_pool(w))
+                pool = stack.enter_context(executors.process_pool(w, method) if m == "process" else executors.thread_pool(w))
                 plan.append((m, w, pool))
         warm = [(pool, w, m) for m, w, pool in plan if pool is not None]
         futs = [pool.submit(workloads.wait_io, 1.0) for pool, w, m in warm]  # start them all at once...
-        _wait_all(futs, timeout_s, "start-up tasks")
+        executors.wait_all(futs, timeout_s, "start-up tasks")
         for pool, w, m in warm:  # ...then make sure every worker of every pool is up
-            warm_up(pool, w, wait_ms=200.0 if m == "process" else 20.0, timeout_s=timeout_s)
+            executors.warm_up(pool, w, wait_ms=200.0 if m == "process" else 20.0, timeout_s=timeout_s)
         for r in (progress(range(repeats)) if progress else range(repeats)):
             for m, w, pool in plan:
                 frames.append(_batch(workloads.burn_iterations, args, pool, timeout_s, rep=r, mode=m,
@@ -393,10 +243,10 @@ def run_requests(url: str, n: int, workers: int, *, timeout_s: float = 30.0) -> 
     worker (0..workers-1), workers. All times are seconds since the first
     submit. ``df.attrs`` records the pool and client limits.
     """
-    _check_url(url)
+    checks.loopback_url(url)
     n = _check_pos_int(n, "n")
-    workers = _check_workers(workers)
-    timeout_s = _check_timeout(timeout_s)
+    workers = executors.check_workers(workers)
+    timeout_s = checks.seconds(timeout_s)
     local = threading.local()
     sessions: list = []
 
@@ -411,12 +261,12 @@ def run_requests(url: str, n: int, workers: int, *, timeout_s: float = 30.0) -> 
         rec["thread"] = threading.get_ident()
         return rec
 
-    with thread_pool(workers) as pool:
+    with executors.thread_pool(workers) as pool:
         t_submit, futs = [], []
         for i in range(n):
             t_submit.append(time.perf_counter())
             futs.append(pool.submit(one, i))
-        recs = _wait_all(futs, timeout_s * math.ceil(n / workers) + 30.0, "requests")
+        recs = executors.wait_all(futs, timeout_s * math.ceil(n / workers) + 30.0, "requests")
     for s in sessions:
         s.close()
     df = pd.DataFrame(recs)
@@ -442,7 +292,7 @@ def io_sweep(url: str, n: int, workers: Iterable[int], *, progress: Callable | N
 
     Columns: workers, n, run_s (first submit to last answer), errors.
     """
-    ws = [_check_workers(w) for w in workers]
+    ws = [executors.check_workers(w) for w in workers]
     if not ws:
         raise ValueError("workers must list at least one pool size")
     rows = []
@@ -466,9 +316,9 @@ def run_one(fn: Callable[..., Any], *args: Any, method: str, timeout_s: float = 
     """
     if not callable(fn):
         raise TypeError("fn must be callable")
-    check_start_method(method)
-    timeout_s = _check_timeout(timeout_s)
-    with process_pool(1, method) as pool:
+    executors.check_start_method(method)
+    timeout_s = checks.seconds(timeout_s)
+    with executors.process_pool(1, method) as pool:
         fut = pool.submit(fn, *args)
         try:
             return fut.result(timeout=timeout_s)
@@ -496,7 +346,7 @@ def _mixed_once(url: str, scenario: str, cpool: cf.Executor | None, io_clients: 
                 cpu_workers: int, chunk_iterations: int, timeout_s: float) -> tuple[list[dict], int]:
     same = scenario == "CPU in the same thread pool"
     chunks = 0
-    with thread_pool(io_clients + (cpu_workers if same else 0)) as tpool:
+    with executors.thread_pool(io_clients + (cpu_workers if same else 0)) as tpool:
         if same:
             cpool = tpool
         elif scenario == "I/O alone":
@@ -518,7 +368,7 @@ def _mixed_once(url: str, scenario: str, cpool: cf.Executor | None, io_clients: 
                 if not all(x.done() for x in io_futs):
                     cpu_futs.add(cpool.submit(workloads.burn_iterations, chunk_iterations))
         rows = [{**rec, "client": c} for c, f in enumerate(io_futs) for rec in f.result()]
-        _wait_all(list(cpu_futs), timeout_s, "CPU tasks")
+        executors.wait_all(list(cpu_futs), timeout_s, "CPU tasks")
     return rows, chunks
 
 
@@ -557,7 +407,7 @@ def mixed_pool(
     (CPU chunks finished during that scenario's round). ``df.attrs`` records
     the pool sizes.
     """
-    _check_url(url)
+    checks.loopback_url(url)
     scenarios = list(scenarios)
     for sc in scenarios:
         if sc not in SCENARIOS:
@@ -565,18 +415,18 @@ def mixed_pool(
     if not scenarios:
         raise ValueError("scenarios must list at least one scenario")
     rounds = _check_pos_int(rounds, "rounds")
-    io_clients = _check_workers(io_clients, "io_clients")
+    io_clients = executors.check_workers(io_clients, "io_clients")
     requests_per_client = _check_pos_int(requests_per_client, "requests_per_client")
-    cpu_workers = _check_workers(cpu_workers, "cpu_workers")
+    cpu_workers = executors.check_workers(cpu_workers, "cpu_workers")
     chunk_iterations = _check_pos_int(chunk_iterations, "chunk_iterations")
-    check_start_method(method)
-    timeout_s = _check_timeout(timeout_s)
+    executors.check_start_method(method)
+    timeout_s = checks.seconds(timeout_s)
     frames = []
     with contextlib.ExitStack() as stack:
         ppool = None
         if "CPU in a process pool" in scenarios:
-            ppool = stack.enter_context(process_pool(cpu_workers, method))
-            warm_up(ppool, cpu_workers, timeout_s=timeout_s)
+            ppool = stack.enter_context(executors.process_pool(cpu_workers, method))
+            executors.warm_up(ppool, cpu_workers, timeout_s=timeout_s)
         for r in (progress(range(rounds)) if progress else range(rounds)):
             for sc in scenarios:
                 rows, chunks = _mixed_once(url, sc, ppool if sc == "CPU in a process pool" else None, io_clients,
