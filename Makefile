@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 NB     := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help setup lab test test-browser outputs bench lock check-python clean
+.PHONY: help setup lab test test-browser outputs bench lock wheels check-python clean
 
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
@@ -18,11 +18,16 @@ help:
 	@echo "make bench    print the harness benchmark (load generator limits)"
 	@echo "make test-browser  click Run All in JupyterLab in headless Chromium (needs chromium, node, npm)"
 	@echo "make lock     re-resolve requirements.lock from pyproject.toml (needs the registry)"
+	@echo "make wheels   check every pin has a binary wheel on every supported Python (needs the registry)"
 
+# The supported Pythons are written once, in pyproject.toml's requires-python (">=3.A,<3.B");
+# this reads them there with a regex (no tomllib on 3.10), so it also runs on older Pythons.
 check-python:
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; ok = (3, 10) <= v <= (3, 13); \
-	  print("Using Python %d.%d from %s" % (v + (sys.executable,))) if ok else \
-	  sys.exit("This course needs Python 3.10 to 3.13, but $(PYTHON) is %d.%d. Run for example: make lab PYTHON=python3.12" % v)'
+	@$(PYTHON) -c 'import re, sys; \
+	  lo, hi = map(int, re.search(r"^requires-python *= *\">= *3\.(\d+) *, *< *3\.(\d+) *\"", open("pyproject.toml").read(), re.M).groups()); \
+	  v = tuple(sys.version_info[:2]); need = "Python 3.%d to 3.%d" % (lo, hi - 1); \
+	  sys.stdout.write("Using Python %d.%d from %s\n" % (v + (sys.executable,))) if (3, lo) <= v < (3, hi) else \
+	  sys.exit("This course needs %s, but $(PYTHON) is %d.%d. Run for example: make lab PYTHON=python3.%d" % ((need,) + v + (hi - 2,)))'
 
 setup: $(STAMP)
 
@@ -52,10 +57,19 @@ outputs: setup
 bench: setup
 	$(BIN)/python scripts/bench_harness.py
 
+# Universal: one lock for every supported Python (from requires-python's lower bound up) and
+# platform; [tool.uv] in pyproject.toml holds the per-platform pins that keep it wheel-only.
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.10 \
+	UV_PYTHON_DOWNLOADS=never $(BIN)/uv pip compile pyproject.toml --extra test --universal \
+	  --python-version $(shell sed -n 's/^requires-python *= *">= *\(3\.[0-9]*\).*/\1/p' pyproject.toml) \
 	  --no-header -o requirements.lock
+	@echo "Checking that every pin has a binary wheel (make wheels):"
+	$(BIN)/python scripts/check_wheels.py
+
+wheels: setup
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python scripts/check_wheels.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -7,6 +7,7 @@ import platform
 import re
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -20,13 +21,21 @@ CORE_PACKAGES = (
 DISTRIBUTION = "sync-async-measured"  # this course, as pip installed it
 
 
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
 def supported_pythons() -> tuple[tuple[int, int], tuple[int, int]]:
     """The lowest and highest Python (major, minor) the course supports.
 
-    Read from the installed course's Requires-Python, which comes from
-    pyproject.toml: the range is written once, there.
+    The range is written once, as ``requires-python`` in pyproject.toml: read
+    from there when the course's folder is at hand (an editable install), else
+    from the installed distribution's Requires-Python, which pip copied from it.
     """
-    spec = metadata.metadata(DISTRIBUTION)["Requires-Python"] or ""
+    if PYPROJECT.exists():
+        m = re.search(r'^requires-python\s*=\s*"([^"]*)"', PYPROJECT.read_text(), re.M)
+        spec = m.group(1) if m else ""
+    else:
+        spec = metadata.metadata(DISTRIBUTION)["Requires-Python"] or ""
     lo, hi = re.search(r">=\s*3\.(\d+)", spec), re.search(r"<\s*3\.(\d+)", spec)
     if not (lo and hi):
         raise RuntimeError(f"cannot read the supported Python range from Requires-Python {spec!r}")
