@@ -8,7 +8,7 @@ os.environ.setdefault("COURSE_MODE", "quick")
 
 @pytest.fixture(scope="session")
 def slow_service():
-    from helpers.services import SlowService
+    from helpers.servers.slow import SlowService
 
     with SlowService(key="tests-shared") as svc:
         yield svc

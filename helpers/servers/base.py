@@ -44,6 +44,7 @@ def ready_line(**info: Any) -> str:
 
 
 def check_backlog(backlog: Any) -> int:
+    """Return ``backlog`` if it is a listen backlog from 1 to 65535."""
     return checks.count("backlog", backlog, 65535)
 
 

@@ -1,89 +1,94 @@
-"""A small Flask app for the sync-server experiments, served by gunicorn.
+"""The app contract (``contract``) as a WSGI app (Flask): one request per thread, blocking calls.
 
-Endpoints (GET, JSON answers):
-
-- ``/io?ms=A``: asks the slow service (``COURSE_UPSTREAM``) to wait A ms, with
-  ``requests``: real blocking network I/O, so the very same code later runs
-  under gevent.
-- ``/cpu?ms=B``: burns B ms of calibrated CPU in the worker.
-- ``/health``: readiness.
-
-Every answer says which worker process and thread served it and when the
-handler started and ended (``time.perf_counter()``, shared by all processes
-of the machine).
+Served by gunicorn's sync, gthread and gevent workers (``helpers.servers.flask_app:app``).
+Upstream calls use ``requests`` (``upstream.SyncUpstream``: one Session per
+thread with an explicit pool, or one shared session under gevent): real
+blocking network I/O, so the very same code later runs under gevent. ``/db``
+holds one of at most k "connections" of this process (a
+``threading.BoundedSemaphore`` per k). ``/block`` and ``/io-thread`` exist
+only in the async apps (404 here).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
-import requests
 from flask import Flask, jsonify, request
-from requests.adapters import HTTPAdapter
 
-from helpers import workloads
+from helpers.core import workloads
+from helpers.servers import contract
+from helpers.servers.contract import UPSTREAM_ENV  # noqa: F401  (kept for old callers)
+from helpers.servers.upstream import SyncUpstream
 
-UPSTREAM_ENV = "COURSE_UPSTREAM"
 app = Flask(__name__)
-_local = threading.local()
+_upstream = SyncUpstream()
+_pools = contract.Pools(threading.BoundedSemaphore)
 
 
-def _session() -> requests.Session:
-    """One upstream session per worker thread (requests sessions are not shared across threads)."""
-    s = getattr(_local, "session", None)
-    if s is None:
-        s = requests.Session()
-        s.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0))
-        _local.session = s
-    return s
-
-
-def _ms(name: str = "ms") -> float:
-    raw = request.args.get(name, "0")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of milliseconds, got {raw!r}") from None
-    if not (0 <= value <= 60_000):
-        raise ValueError(f"{name} must be between 0 and 60000 ms, got {raw!r}")
-    return value
+def _params() -> dict:
+    return contract.parse(request.path, request.args)
 
 
 @app.errorhandler(ValueError)
-def bad_request(e: ValueError):
-    """Bad query parameters: a 400 that says what was wrong."""
-    return jsonify(error=str(e)), 400
+@app.errorhandler(contract.NoUpstream)
+@app.errorhandler(OSError)
+def _handler_error(e: Exception):
+    """Bad parameters -> 400, no upstream -> 503, upstream failure -> 502: JSON with the reason."""
+    status, body = contract.error(e)
+    return jsonify(body), status
 
 
-def _answer(start: float, **extra):
-    return jsonify(pid=os.getpid(), thread=threading.get_ident(), start=start, end=time.perf_counter(), **extra)
+@app.errorhandler(404)
+@app.errorhandler(405)
+def _http_error(e):
+    return jsonify(error=f"{e.name}: {request.path}"), e.code
+
+
+def _answer(start: float, p: dict, **extra):
+    return jsonify(contract.answer(request.path, start, p, **extra))
+
+
+@app.get("/health")
+def health():
+    """Readiness probe, with what this app knows of its limits."""
+    start = time.perf_counter()
+    limits = {"app": "flask", "loop": contract.loop_name(), **_upstream.limits()}
+    return jsonify(contract.answer("/health", start, {}, ok=True, limits=limits))
 
 
 @app.get("/io")
 def io():
-    """Wait ``ms`` milliseconds on the slow service (blocking I/O through requests)."""
+    """Wait ``ms`` on the slow service (blocking I/O through requests)."""
     start = time.perf_counter()
-    ms = _ms()
-    upstream = os.environ.get(UPSTREAM_ENV)
-    if not upstream:
-        return jsonify(error=f"no upstream: set {UPSTREAM_ENV} to the slow service's address"), 503
-    r = _session().get(f"{upstream}/io", params={"ms": ms}, timeout=60)
-    r.raise_for_status()
-    return _answer(start, io_ms=ms, upstream_pid=r.json()["pid"])
+    p = _params()
+    return _answer(start, p, upstream_pid=_upstream.wait(p["ms"]))
 
 
 @app.get("/cpu")
 def cpu():
     """Burn ``ms`` milliseconds of calibrated CPU in this worker."""
     start = time.perf_counter()
-    ms = _ms()
-    workloads.burn_cpu(ms)
-    return _answer(start, cpu_ms=ms)
+    p = _params()
+    workloads.burn_cpu(p["ms"])
+    return _answer(start, p)
 
 
-@app.get("/health")
-def health():
-    """Readiness probe."""
-    return jsonify(ok=True, pid=os.getpid())
+@app.get("/mix")
+def mix():
+    """Burn ``cpu_ms``, then wait ``io_ms`` on the slow service."""
+    start = time.perf_counter()
+    p = _params()
+    workloads.burn_cpu(p["cpu_ms"])
+    return _answer(start, p, upstream_pid=_upstream.wait(p["io_ms"]))
+
+
+@app.get("/db")
+def db():
+    """Wait ``ms`` on the slow service holding one of at most ``k`` connections of this process."""
+    arrived = time.perf_counter()
+    p = _params()
+    with _pools.get(p["k"]):
+        start = time.perf_counter()  # /db's start: the connection is held from here
+        pid = _upstream.wait(p["ms"])
+    return _answer(start, p, upstream_pid=pid, arrived=arrived)

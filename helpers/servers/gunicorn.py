@@ -1,39 +1,78 @@
-"""The synchronous web server of the course: the Flask app of ``helpers.wsgi_app``
-served by real gunicorn, in its own process group on 127.0.0.1.
+"""Gunicorn: real gunicorn with a chosen worker class, serving the course's Flask, aiohttp or Starlette app.
 
-    with sync_server.Gunicorn(workers=4, upstream=svc.base_url) as srv:
+    with servers.Gunicorn(workers=4, upstream=svc.base_url) as srv:
         load.run_load(srv.url("/io", ms=100), requests=..., concurrency=...)
 
-gunicorn's master binds port 0 and the real port is read from its own
-"Listening at" line; the context manager then waits until *every* worker has
-booted, and on exit (or error, or interrupt, or a re-run) stops the master
-and all its workers. Not available on Windows (gunicorn needs fork).
+Worker classes (``WORKER_CLASSES``) and the app each one serves:
+
+- "sync", "gthread", "gevent": the Flask app (``flask_app``, WSGI);
+- "aiohttp" (``aiohttp.GunicornWebWorker``) and "aiohttp-uvloop"
+  (``aiohttp.GunicornUVLoopWebWorker``): the aiohttp app (``aiohttp_app:app_factory``);
+- "asgi": gunicorn's own native ASGI worker (``-k asgi``, gunicorn >= 24):
+  the Starlette app (``asgi_app``).
+
+The master binds 127.0.0.1 port 0 and its ``when_ready`` hook prints the
+READY line with the real port; each worker prints ``WORKER READY pid=N``
+(``gunicorn_conf``) and the context manager waits for all of them. On exit
+(or error, or interrupt, or a re-run) it stops the master and every worker.
+No access log (no ``--access-logfile``). Not available on Windows (gunicorn
+needs fork).
+
+Found on this machine (Python 3.11, gunicorn 27.0.1, aiohttp 3.14.5, uvloop 0.23):
+"aiohttp-uvloop" calls ``asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())``
+in each worker: asyncio deprecates policies from Python 3.14 and uvloop
+drops ``EventLoopPolicy`` in 3.16; on 3.11 neither warns (checked with
+``-W error::DeprecationWarning``; servers run with DeprecationWarnings shown
+and ``limits["deprecation_warnings"]`` lists any they printed: none here).
+The "asgi" worker's own default loop is "auto" (uvloop when installed); here
+it is set explicitly (``loop``, default "asyncio"). The "asgi" worker
+parses HTTP with gunicorn's pure-Python ``PythonProtocol`` (the C parser
+``gunicorn_h1c`` is not installed) and does not enforce
+``worker_connections``; the aiohttp workers ignore it too (only gevent caps
+connections with it).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import sys
-from urllib.parse import urlencode
+from typing import Any
 
-import pandas as pd
-import psutil
+from helpers.core import checks
+from helpers.servers import base, contract
 
-from helpers import checks, workloads
-from helpers.procs import ManagedProcess
-from helpers.services import somaxconn
-from helpers.wsgi_app import UPSTREAM_ENV
+WORKER_CLASSES = ("sync", "gthread", "gevent", "aiohttp", "aiohttp-uvloop", "asgi")
+# worker class -> (gunicorn's -k value, the app spec it serves)
+_WORKERS = {
+    "sync": ("sync", "helpers.servers.flask_app:app"),
+    "gthread": ("gthread", "helpers.servers.flask_app:app"),
+    "gevent": ("gevent", "helpers.servers.flask_app:app"),
+    "aiohttp": ("aiohttp.GunicornWebWorker", "helpers.servers.aiohttp_app:app_factory"),
+    "aiohttp-uvloop": ("aiohttp.GunicornUVLoopWebWorker", "helpers.servers.aiohttp_app:app_factory"),
+    "asgi": ("asgi", "helpers.servers.asgi_app:app"),
+}
+ASGI_LOOPS = ("asyncio", "uvloop")
 
-WORKER_CLASSES = ("sync", "gthread", "gevent")
 
+class Gunicorn(base.Server):
+    """gunicorn serving the course's app with a chosen worker class, worker count and threads.
 
-class Gunicorn(ManagedProcess):
-    """gunicorn serving ``app`` with a chosen worker class, worker count and threads.
-
-    workers: worker processes (1-64). worker_class: "sync" (one request at a
-    time per worker), "gthread" (``threads`` requests per worker) or "gevent".
-    upstream: base URL of the slow service, for the ``/io`` endpoint.
-    backlog: gunicorn's listen backlog (its default is 2048; capped by somaxconn).
+    workers: worker processes (1-64).
+    worker_class: one of ``WORKER_CLASSES``: "sync" (one request at a time per
+        worker), "gthread" (``threads`` requests per worker), "gevent"
+        (``worker_connections`` greenlets per worker), "aiohttp",
+        "aiohttp-uvloop", "asgi" (one event loop per worker).
+    threads: threads per worker ("gthread" only).
+    upstream: base URL of the slow service, for /io, /mix, /db (and /io-thread).
+    app: the app spec (default: the app the worker class serves).
+    backlog: gunicorn's listen backlog (its default 2048; capped by somaxconn).
+    worker_connections: gunicorn's cap on connections per worker (enforced by gevent only).
+    keepalive_s: seconds an idle keep-alive connection is kept (gunicorn's default 2;
+        the sync worker does not keep connections alive).
+    preload: import the app in the master before forking the workers.
+    loop: "asgi" only: the ASGI worker's event loop, "asyncio" or "uvloop".
+    upstream_limit: the async apps' aiohttp client connection limit (per worker).
+    timeout_s: gunicorn's worker timeout (a worker silent this long is killed).
     """
 
     def __init__(
@@ -43,170 +82,106 @@ class Gunicorn(ManagedProcess):
         worker_class: str = "sync",
         threads: int = 1,
         upstream: str | None = None,
-        app: str = "helpers.wsgi_app:app",
+        app: str | None = None,
         backlog: int = 2048,
+        worker_connections: int = 1000,
+        keepalive_s: float = 2.0,
         preload: bool = False,
+        loop: str | None = None,
+        upstream_limit: int = contract.DEFAULT_UPSTREAM_LIMIT,
+        timeout_s: float = 120.0,
         startup_timeout_s: float = 60.0,
         key: str = "gunicorn",
     ) -> None:
         if sys.platform == "win32":
             raise RuntimeError("gunicorn does not run on Windows; use WSL, Linux or macOS for this notebook")
-        for name, v, hi in (("workers", workers, 64), ("threads", threads, 256), ("backlog", backlog, 65535)):
+        for name, v, hi in (("workers", workers, 64), ("threads", threads, 256), ("backlog", backlog, 65535),
+                            ("worker_connections", worker_connections, 100_000),
+                            ("upstream_limit", upstream_limit, 100_000)):
             if isinstance(v, bool) or not isinstance(v, int) or not (1 <= v <= hi):
                 raise ValueError(f"{name} must be an int from 1 to {hi}, got {v!r}")
-        if worker_class not in WORKER_CLASSES:
-            raise ValueError(f"worker_class must be one of {WORKER_CLASSES}, got {worker_class!r}")
+        checks.choice("worker_class", worker_class, WORKER_CLASSES)
         if threads > 1 and worker_class != "gthread":
             raise ValueError("threads > 1 needs worker_class='gthread'")
-        if upstream is not None and not upstream.startswith("http://127."):
-            raise ValueError(f"upstream must be a loopback http:// address, got {upstream!r}")
-        workloads.calibrate()  # once here; the workers inherit the figure
-        env = dict(os.environ)
-        if upstream:
-            env[UPSTREAM_ENV] = upstream
-        cmd = [
-            sys.executable, "-m", "gunicorn",
+        if worker_class == "asgi":
+            loop = checks.choice("loop", "asyncio" if loop is None else loop, ASGI_LOOPS)
+        elif loop is not None:
+            raise ValueError(f"loop is an 'asgi' worker setting; the {worker_class!r} worker class fixes its own loop")
+        if not isinstance(preload, bool):
+            raise TypeError(f"preload must be True or False, not {type(preload).__name__}")
+        if app is not None and (not isinstance(app, str) or ":" not in app):
+            raise ValueError(f"app must be a gunicorn app spec 'module:attribute', got {app!r}")
+        keepalive_s = checks.number("keepalive_s", keepalive_s, low=0, high=3600)
+        timeout_s = checks.seconds(timeout_s, "timeout_s")
+        k_value, default_app = _WORKERS[worker_class]
+        self.worker_class, self.threads, self.backlog, self.preload = worker_class, threads, backlog, preload
+        self.worker_connections, self.keepalive_s, self.asgi_loop = worker_connections, keepalive_s, loop
+        self.upstream_limit = upstream_limit
+        self.app = app or default_app
+        self.name = f"gunicorn {worker_class}"
+        self.worker_info: dict[int, dict[str, Any]] = {}
+        cmd = base.python_module(
+            "gunicorn",
             "--bind", "127.0.0.1:0",
             "--workers", str(workers),
-            "--worker-class", worker_class,
+            "--worker-class", k_value,
             "--threads", str(threads),
             "--backlog", str(backlog),
-            "--timeout", "120",
+            "--worker-connections", str(worker_connections),
+            "--keep-alive", f"{keepalive_s:g}",
+            "--timeout", f"{timeout_s:g}",
             "--graceful-timeout", "2",
+            "--http-parser", "python",  # gunicorn's own parser; its C parser (gunicorn_h1c) is not installed
             "--no-control-socket",
-            "--config", "python:helpers.gunicorn_conf",
+            "--config", "python:helpers.servers.gunicorn_conf",
             "--log-level", "info",
-        ]
+        )
+        if loop is not None:
+            cmd += ["--asgi-loop", loop]
         if preload:
             cmd.append("--preload")
-        cmd.append(app)
-        super().__init__(
-            cmd,
-            key=key,
-            ready_pattern=r"Listening at: http://127\.0\.0\.1:(\d+) \((\d+)\)",
-            startup_timeout_s=startup_timeout_s,
-            env=env,
-        )
-        self.workers, self.worker_class, self.threads = workers, worker_class, threads
-        self.backlog, self.preload = backlog, preload
-        self.port: int | None = None
+        cmd.append(self.app)
+        import os
 
-    def after_ready(self, match) -> None:
-        """The master listens: read its port, then wait until every worker has booted."""
-        self.port = int(match.group(1))
-        self.wait_for(r"WORKER READY pid=(\d+)", count=self.workers)
+        env = dict(os.environ, **{contract.UPSTREAM_LIMIT_ENV: str(upstream_limit)})
+        super().__init__(cmd, key=key, env=env, startup_timeout_s=startup_timeout_s, workers=workers,
+                         upstream=upstream)
 
-    def __enter__(self) -> "Gunicorn":
-        super().__enter__()
-        return self
-
-    def url(self, path: str = "/io", **params: float) -> str:
-        """URL of an endpoint, e.g. ``url("/io", ms=100)`` or ``url("/cpu", ms=20)``."""
-        if self.port is None:
-            raise RuntimeError("gunicorn is not running; use it inside `with Gunicorn(...) as srv:`")
-        for k, v in params.items():
-            checks.milliseconds(v, k)
-        query = f"?{urlencode(params)}" if params else ""
-        return f"http://127.0.0.1:{self.port}{path}{query}"
-
-    def worker_pids(self) -> list[int]:
-        """PIDs of the worker processes now alive."""
-        try:
-            return sorted(c.pid for c in psutil.Process(self.pid).children())
-        except psutil.Error:
-            return []
-
-    def memory(self) -> pd.DataFrame:
-        """Memory of the master and each worker: one row each, role, pid, rss_mb, uss_mb.
-
-        RSS counts every page a process has in RAM, including pages it shares
-        with others (the interpreter, libraries, pages inherited at fork);
-        USS counts only the pages that are its alone: what it would free on exit.
-        """
-        rows = []
-        for role, pid in [("master", self.pid)] + [("worker", p) for p in self.worker_pids()]:
+    def after_workers_ready(self, matches) -> None:
+        for m in matches:
             try:
-                info = psutil.Process(pid).memory_full_info()
-            except psutil.Error:
-                continue
-            rows.append({"role": role, "pid": pid, "rss_mb": info.rss / 2**20, "uss_mb": info.uss / 2**20})
-        return pd.DataFrame(rows, columns=["role", "pid", "rss_mb", "uss_mb"])
+                self.worker_info[int(m.group(1))] = json.loads(m.group(2).strip() or "{}")
+            except ValueError:
+                self.worker_info[int(m.group(1))] = {}
 
     @property
-    def limits(self) -> dict:
-        cap = somaxconn()
-        return {
-            "server": f"gunicorn {self.worker_class}",
+    def limits(self) -> dict[str, Any]:
+        out = super().limits
+        if self.worker_class == "sync":
+            cap = self.workers
+        elif self.worker_class == "gthread":
+            cap = self.workers * self.threads
+        elif self.worker_class == "gevent":
+            cap = self.workers * self.worker_connections
+        else:
+            cap = None  # one event loop per worker: no cap in the server
+        first = next(iter(self.worker_info.values()), {})
+        out.update({
+            "server": self.name,
+            "worker_class": self.worker_class,
             "workers": self.workers,
             "threads_per_worker": self.threads,
-            "concurrent_requests_max": self.workers * self.threads if self.worker_class != "gevent" else None,
-            "listen_backlog_requested": self.backlog,
-            "listen_backlog_effective": min(self.backlog, cap) if cap else self.backlog,
+            "concurrent_requests_max": cap,
+            "worker_connections": self.worker_connections,
+            "worker_connections_enforced": self.worker_class == "gevent",
+            "keepalive_s": self.keepalive_s if self.worker_class != "sync" else 0,
             "preload": self.preload,
-        }
-
-
-def worker_sweep(
-    configs: list[dict],
-    clients_for,
-    *,
-    path: str = "/io",
-    ms: float = 100,
-    requests_per_client: int = 3,
-    upstream: str | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """For each gunicorn configuration, sweep the number of concurrent clients.
-
-    configs: dicts of ``Gunicorn`` arguments, e.g. ``{"workers": 4}`` or
-        ``{"workers": 2, "worker_class": "gthread", "threads": 4}``.
-    clients_for: function of a config giving the list of client counts to try.
-    Each run sends ``requests_per_client * clients`` requests to ``path``
-    (``ms`` milliseconds each) from closed-loop clients.
-
-    Returns one row per run: config (a label), workers, threads, capacity
-    (workers x threads), clients, requests, duration_s, throughput_rps,
-    p50_ms, p99_ms, errors, busiest_worker_share (the largest share of the
-    requests that one worker process served), and the server and
-    load-generator limits in ``attrs["limits"]`` (a list, one per config).
-    """
-    from tqdm import tqdm
-
-    from helpers import load, timing
-
-    if not configs:
-        raise ValueError("configs must list at least one gunicorn configuration")
-    if isinstance(requests_per_client, bool) or not isinstance(requests_per_client, int) or requests_per_client < 1:
-        raise ValueError(f"requests_per_client must be a positive int, got {requests_per_client!r}")
-    plan = [(cfg, c) for cfg in configs for c in clients_for(cfg)]
-    rows, limits = [], []
-    bar = tqdm(total=len(plan), desc="runs", disable=not progress)
-    try:
-        for cfg in configs:
-            with Gunicorn(upstream=upstream, key="gunicorn-sweep", **cfg) as srv:
-                label = _label(srv)
-                lim = dict(srv.limits)
-                for c in clients_for(cfg):
-                    df = load.run_load(srv.url(path, ms=ms), requests=requests_per_client * c, concurrency=c)
-                    s = timing.summarize(df).iloc[0]
-                    rows.append({
-                        "config": label, "workers": srv.workers, "threads": srv.threads,
-                        "capacity": srv.workers * srv.threads, "clients": c,
-                        **{k: s[k] for k in ("requests", "errors", "duration_s", "throughput_rps", "p50_ms", "p99_ms")},
-                        "busiest_worker_share": df["server_pid"].value_counts(normalize=True).max(),
-                    })
-                    lim.update({f"loadgen_{k}": v for k, v in df.attrs["limits"].items()
-                                if k in ("client", "connection_limit", "loadgen_open_files")})
-                    bar.update(1)
-                limits.append(lim)
-    finally:
-        bar.close()
-    out = pd.DataFrame(rows)
-    out.attrs["limits"] = limits
-    return out
-
-
-def _label(srv: Gunicorn) -> str:
-    if srv.worker_class == "gthread":
-        return f"{srv.workers} workers x {srv.threads} threads"
-    return f"{srv.workers} {srv.worker_class} worker{'s' if srv.workers > 1 else ''}"
+            "app_spec": self.app,
+            "loop": first.get("loop", out.get("loop")),
+            "event_loop_policy": first.get("event_loop_policy"),
+            "http_parser": first.get("http_parser"),
+            **self._backlog_limits(self.backlog),
+        })
+        if self.worker_class in ("aiohttp", "aiohttp-uvloop", "asgi"):
+            out["upstream_connection_limit_per_worker"] = self.upstream_limit
+        return out
