@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.procs import ManagedProcess
+from helpers.core.procs import ManagedProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER_DIR = ROOT / ".venv" / "browser-test"

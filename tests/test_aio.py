@@ -157,7 +157,7 @@ def test_default_limit_is_read_from_aiohttp():
 
 
 def test_fetch_many_all_at_once(slow_service):
-    df = run(aio.fetch_many(slow_service.url(io_ms=200), 40, connection_limit=40))
+    df = run(aio.fetch_many(slow_service.url("/io", ms=200), 40, connection_limit=40))
     assert len(df) == 40 and df["error"].isna().all()
     assert sorted(df["request"]) == list(range(40))
     assert df.attrs["wall_s"] < 0.2 * 4  # far from 40 in a row
@@ -167,14 +167,14 @@ def test_fetch_many_all_at_once(slow_service):
 
 
 def test_fetch_many_connection_limit_bites(slow_service):
-    df = run(aio.fetch_many(slow_service.url(io_ms=100), 12, connection_limit=4))
+    df = run(aio.fetch_many(slow_service.url("/io", ms=100), 12, connection_limit=4))
     assert aio.peak_in_flight(df) <= 4
     assert df.attrs["wall_s"] >= 0.29  # three rounds of 100 ms
     assert df.attrs["limits"]["connection_limit"] == 4
 
 
 def test_fetch_many_threads(slow_service):
-    df = aio.fetch_many_threads(slow_service.url(io_ms=100), 6, threads=3)
+    df = aio.fetch_many_threads(slow_service.url("/io", ms=100), 6, threads=3)
     assert len(df) == 6 and df["error"].isna().all()
     assert 0.19 <= df.attrs["wall_s"] < 1.0
     assert aio.peak_in_flight(df) <= 3 and df.attrs["limits"]["threads"] == 3

@@ -98,7 +98,7 @@ def test_a_main_module_function_breaks_a_spawn_pool_without_hanging(no_leftovers
 
 
 def test_run_requests_the_fifth_waits_a_round(slow_service):
-    df = pools.run_requests(slow_service.url(io_ms=150), 5, 4)
+    df = pools.run_requests(slow_service.url("/io", ms=150), 5, 4)
     assert len(df) == 5 and df["error"].isna().all() and (df["status"] == 200).all()
     assert df["worker"].nunique() == 4 and (df["workers"] == 4).all()
     assert df["t_send"].iloc[:4].max() < 0.1
@@ -107,7 +107,7 @@ def test_run_requests_the_fifth_waits_a_round(slow_service):
 
 
 def test_io_sweep_follows_rounds(slow_service):
-    df = pools.io_sweep(slow_service.url(io_ms=60), 4, [1, 4])
+    df = pools.io_sweep(slow_service.url("/io", ms=60), 4, [1, 4])
     assert list(df["workers"]) == [1, 4] and (df["errors"] == 0).all()
     assert df["run_s"].iloc[0] > 3 * df["run_s"].iloc[1]
 
@@ -126,7 +126,7 @@ def test_cpu_sweep_and_speedups(no_leftovers):
 
 
 def test_mixed_pool_scenarios(slow_service, no_leftovers):
-    df = pools.mixed_pool(slow_service.url(io_ms=20), rounds=1, io_clients=2, requests_per_client=2,
+    df = pools.mixed_pool(slow_service.url("/io", ms=20), rounds=1, io_clients=2, requests_per_client=2,
                           cpu_workers=1, chunk_iterations=5000, method="spawn")
     assert len(df) == 3 * 2 * 2 and df["error"].isna().all()
     assert list(dict.fromkeys(df["scenario"])) == list(pools.SCENARIOS)
