@@ -64,3 +64,10 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
+
+
+def test_course_map_and_results_are_found_from_the_installed_package():
+    from helpers.core import course, results
+
+    assert list(course.notebooks()["file"]) == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    assert results.results_dir() == ROOT / "results" or "COURSE_RESULTS_DIR" in __import__("os").environ

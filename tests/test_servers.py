@@ -262,10 +262,12 @@ def test_not_running_and_stopped_after_an_exception():
     assert family_gone([pid])
 
 
-def test_slow_service_keeps_the_old_work_url(slow_service):
-    assert slow_service.url(io_ms=50, cpu_ms=10).startswith(f"{slow_service.base_url}/work?")
-    status, body = get(slow_service.url(io_ms=50, cpu_ms=10))
+def test_slow_service_urls_have_the_one_shape(slow_service):
+    assert slow_service.url("/mix", cpu_ms=10, io_ms=50) == f"{slow_service.base_url}/mix?cpu_ms=10&io_ms=50"
+    status, body = get(slow_service.url("/mix", cpu_ms=10, io_ms=50))
     assert status == 200 and body["io_ms"] == 50 and body["cpu_ms"] == 10 and body["end"] - body["start"] >= 0.054
+    with pytest.raises(ValueError, match="takes ms"):
+        slow_service.url(io_ms=50)  # the old shape is gone: /io takes ms
 
 
 def test_contract_parses_and_refuses():

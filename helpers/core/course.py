@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the course folder (helpers/core/course.py)
 NOTEBOOKS = ROOT / "notebooks"
 DATA = ROOT / "data"
 

@@ -26,7 +26,7 @@ def results_dir() -> Path:
     env = os.environ.get("COURSE_RESULTS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "results"
+    return Path(__file__).resolve().parents[2] / "results"  # the course folder's results/
 
 
 def _path(name: str, suffix: str) -> Path:

@@ -20,13 +20,12 @@ import inspect
 import logging
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Coroutine
 
 import pandas as pd
 
 from helpers import load
-from helpers.core import checks, system, workloads
+from helpers.core import checks, system, timing, workloads
 from helpers.load import clients
 
 TASK_PREFIX = "aio-"
@@ -331,12 +330,11 @@ def _ensure_open_files(need: int) -> tuple[int | None, int | None]:
     return system.open_file_limit()
 
 
+_COLUMNS = ["request", "t_send", "t_done", "latency_s", "status", "error", "server_start", "server_end"]
+
+
 def _shift(rows: list[dict], t0: float) -> pd.DataFrame:
-    cols = ["request", "t_send", "t_done", "latency_s", "status", "error", "server_start", "server_end"]
-    df = pd.DataFrame(rows).reindex(columns=cols)
-    for c in ("t_send", "t_done", "server_start", "server_end"):
-        df[c] = df[c] - t0
-    return df.sort_values("request", ignore_index=True)
+    return timing.request_frame(rows, t0, columns=_COLUMNS).sort_values("request", ignore_index=True)
 
 
 async def fetch_many(url: str, n: int, *, connection_limit: int, timeout_s: float = 30.0) -> pd.DataFrame:
@@ -418,10 +416,8 @@ def fetch_many_threads(url: str, n: int, *, threads: int, timeout_s: float = 30.
     threads = _pos_int("threads", threads, 1000)
     _pos_number("timeout_s", timeout_s, upper=600)
     soft, hard = _ensure_open_files(min(n, threads))
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aio-fetch") as pool:
-        recs = list(pool.map(lambda i: {**clients.get_blocking(url, None, timeout_s), "request": i}, range(n)))
-    wall = time.perf_counter() - t0
+    recs, t0, _ = clients.blocking_clients(url, n, threads, timeout_s=timeout_s, session_per_thread=False)
+    wall = max((r["t_done"] for r in recs), default=t0) - t0
     df = _shift(recs, t0)
     df.attrs.update({"limits": {"client": "requests in a thread pool", "threads": threads,
                                 "connection_limit": threads, "open_files_soft": soft, "open_files_hard": hard},

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import math
 import sys
 import threading
 import time
@@ -32,7 +31,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from helpers.core import checks, executors, workloads
+from helpers.core import checks, executors, timing, workloads
 from helpers.core.system import usable_cores
 from helpers.load import clients
 
@@ -247,39 +246,11 @@ def run_requests(url: str, n: int, workers: int, *, timeout_s: float = 30.0) -> 
     n = _check_pos_int(n, "n")
     workers = executors.check_workers(workers)
     timeout_s = checks.seconds(timeout_s)
-    local = threading.local()
-    sessions: list = []
-
-    def one(_: int) -> dict:
-        import requests
-
-        s = getattr(local, "session", None)
-        if s is None:
-            s = local.session = requests.Session()
-            sessions.append(s)
-        rec = clients.get_blocking(url, s, timeout_s=timeout_s)
-        rec["thread"] = threading.get_ident()
-        return rec
-
-    with executors.thread_pool(workers) as pool:
-        t_submit, futs = [], []
-        for i in range(n):
-            t_submit.append(time.perf_counter())
-            futs.append(pool.submit(one, i))
-        recs = executors.wait_all(futs, timeout_s * math.ceil(n / workers) + 30.0, "requests")
-    for s in sessions:
-        s.close()
-    df = pd.DataFrame(recs)
-    df.insert(0, "request", range(n))
-    t0 = min(t_submit)
-    df["t_submit"] = [t - t0 for t in t_submit]
-    for c in ("t_send", "t_done", "server_start", "server_end"):
-        if c in df.columns:
-            df[c] = df[c] - t0
+    rows, t0, limits = clients.blocking_clients(url, n, workers, timeout_s=timeout_s)
+    df = timing.request_frame(rows, t0).sort_values("request", ignore_index=True)
+    df["t_submit"] = 0.0  # all n were queued in the pool at t0
     df["queued_s"] = df["t_send"] - df["t_submit"]
-    order = df.sort_values("t_send")["thread"].drop_duplicates()
-    index = {t: i for i, t in enumerate(order)}
-    df["worker"] = df["thread"].map(index)
+    df["worker"] = df["client"]
     df["workers"] = workers
     df.attrs.update({"pool": "thread", "workers": workers, "http_client": "requests, one Session per worker thread",
                      "request_timeout_s": timeout_s})

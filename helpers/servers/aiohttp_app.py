@@ -31,8 +31,7 @@ LOCAL = web.AppKey("local", bool)
 
 
 def _params(request: web.Request) -> dict:
-    extra = contract.SLOW_SERVICE_ALIASES if request.app[LOCAL] else None
-    return contract.parse(request.path, request.query, extra)
+    return contract.parse(request.path, request.query)
 
 
 async def _wait(request: web.Request, ms: float) -> int | None:
@@ -143,7 +142,7 @@ async def _cleanup(app: web.Application) -> None:
 
 
 def make_app(local: bool = False) -> web.Application:
-    """The aiohttp app. ``local``: the slow service (waits are local, ``/work`` is an alias of ``/mix``)."""
+    """The aiohttp app. ``local``: the slow service (its waits are local: it is the upstream)."""
     app = web.Application(middlewares=[errors])
     app[LOCAL] = bool(local)
     app[CLIENT] = AsyncUpstream()
@@ -153,8 +152,6 @@ def make_app(local: bool = False) -> web.Application:
     app.on_cleanup.append(_cleanup)
     routes = [web.get("/health", health), web.get("/io", io), web.get("/cpu", cpu), web.get("/mix", mix),
               web.get("/db", db), web.get("/block", block), web.get("/io-thread", io_thread)]
-    if local:
-        routes.append(web.get("/work", mix))
     app.add_routes(routes)
     return app
 

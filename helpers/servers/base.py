@@ -57,7 +57,6 @@ class Server(ManagedProcess):
     """
 
     name = "server"
-    extra_endpoints: dict[str, tuple[str, ...]] = {}  # endpoints beyond the contract (the slow service's /work)
 
     def __init__(self, cmd: list[str], *, key: str, env: dict[str, str] | None = None,
                  startup_timeout_s: float = 30.0, workers: int = 0, upstream: str | None = None) -> None:
@@ -113,7 +112,7 @@ class Server(ManagedProcess):
         """
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
-        known = {**contract.ENDPOINTS, **self.extra_endpoints}
+        known = contract.ENDPOINTS
         if path in known:
             unknown = sorted(set(params) - set(known[path]))
             if unknown:

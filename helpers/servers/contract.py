@@ -58,7 +58,6 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
 }
 ASYNC_ONLY = ("/block", "/io-thread")  # meaningless in a sync app: every call there blocks
 UPSTREAM_ENDPOINTS = ("/io", "/mix", "/db", "/io-thread")
-SLOW_SERVICE_ALIASES = {"/work": ("io_ms", "cpu_ms")}  # the slow service's old name for /mix
 
 
 class NoUpstream(RuntimeError):
@@ -89,21 +88,20 @@ def _pool_size(raw: str) -> int:
     return value
 
 
-def parameters(path: str, extra: Mapping[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+def parameters(path: str) -> tuple[str, ...]:
     """The parameter names of an endpoint; ValueError for an unknown one."""
-    table = {**ENDPOINTS, **(extra or {})}
-    if path not in table:
-        raise ValueError(f"unknown endpoint {path!r}; the endpoints are {', '.join(table)}")
-    return table[path]
+    if path not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {path!r}; the endpoints are {', '.join(ENDPOINTS)}")
+    return ENDPOINTS[path]
 
 
-def parse(path: str, query: Mapping[str, str], extra: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+def parse(path: str, query: Mapping[str, str]) -> dict[str, Any]:
     """Validate the query of a request to ``path``; return its parameters (defaults filled in).
 
     Raises ValueError, with a message for the client, for an unknown or a bad
     parameter. Milliseconds default to 0, ``k`` to ``DEFAULT_K``.
     """
-    names = parameters(path, extra)
+    names = parameters(path)
     unknown = sorted(set(query) - set(names))
     if unknown:
         allowed = ", ".join(names) or "none"

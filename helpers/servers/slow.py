@@ -30,13 +30,11 @@ class SlowService(base.Server):
     loop: "auto" (uvloop where installed, so the harness is never the slow
         part), "asyncio" (the standard loop) or "uvloop".
 
-    ``url()`` is the base one (``svc.url("/io", ms=100)``); the old form
-    ``svc.url(io_ms=A, cpu_ms=B)`` still works and means ``/work`` (= /mix).
+    Its URLs are the base ones: ``svc.url("/io", ms=100)``, ``svc.url("/mix", cpu_ms=5, io_ms=50)``.
     """
 
     name = "slow service"
     LOOPS = ("auto", "asyncio", "uvloop")
-    extra_endpoints = {"/work": ("io_ms", "cpu_ms")}
 
     def __init__(self, *, backlog: int = 1024, loop: str = "auto", keepalive_s: float = DEFAULT_KEEPALIVE_S,
                  startup_timeout_s: float = 20.0, key: str = "slow-service") -> None:
@@ -48,12 +46,6 @@ class SlowService(base.Server):
         cmd = base.python_module("helpers.servers.slow_server", "--port", "0", "--backlog", str(backlog),
                                  "--loop", loop, "--keepalive", str(self.keepalive_s))
         super().__init__(cmd, key=key, startup_timeout_s=startup_timeout_s)
-
-    def url(self, path: str | None = None, **params: float) -> str:
-        """URL of an endpoint, e.g. ``url("/io", ms=100)``; ``url(io_ms=A, cpu_ms=B)`` is the old ``/work`` form."""
-        if path is None:
-            path = "/work" if set(params) & {"io_ms", "cpu_ms"} else "/io"
-        return super().url(path, **params)
 
     @property
     def limits(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Start it through ``helpers.servers.slow.SlowService``; run by hand with
 ``python -m helpers.servers.slow_server --port 0``. It binds 127.0.0.1 only,
 serves the app contract (``contract``: /health, /io, /cpu, /mix, /db, /block,
-/io-thread) plus ``/work?io_ms=&cpu_ms=``, the old name of /mix, and prints
+/io-thread), and prints
 ``READY {json}`` (port, pid, loop, backlog, open files...) once it listens.
 """
 
