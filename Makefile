@@ -8,14 +8,15 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 NB     := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help setup lab test test-browser outputs bench lock wheels check-python clean
+.PHONY: help setup lab test test-browser outputs bench bench-switch lock wheels check-python clean
 
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
 	@echo "make test     set up, then every test (unit tests, nbval, Run-All) in quick mode"
 	@echo "make setup    only create/refresh .venv with the pinned packages"
 	@echo "make outputs  re-run every notebook top to bottom in full mode and save its outputs"
-	@echo "make bench    print the harness benchmark (load generator limits)"
+	@echo "make bench    print the harness benchmark (load generator limits, each server's ceiling, the ratio to wrk)"
+	@echo "make bench-switch  print the cost of one switch, every way, side by side (threads, processes, loops, greenlets)"
 	@echo "make test-browser  click Run All in JupyterLab in headless Chromium (needs chromium, node, npm)"
 	@echo "make lock     re-resolve requirements.lock from pyproject.toml (needs the registry)"
 	@echo "make wheels   check every pin has a binary wheel on every supported Python (needs the registry)"
@@ -56,6 +57,9 @@ outputs: setup
 
 bench: setup
 	$(BIN)/python scripts/bench_harness.py
+
+bench-switch: setup
+	$(BIN)/python scripts/bench_switch.py
 
 # Universal: one lock for every supported Python (from requires-python's lower bound up) and
 # platform; [tool.uv] in pyproject.toml holds the per-platform pins that keep it wheel-only.
