@@ -126,3 +126,22 @@ def request_frame(rows: list[dict], t0: float, columns: list[str] | tuple[str, .
     if "t_send" in df.columns:
         df = df.sort_values("t_send", kind="stable")
     return df.reset_index(drop=True)
+
+
+def peak_in_flight(df: pd.DataFrame, start: str = "server_start", end: str = "server_end") -> int:
+    """The most requests in progress at one instant (by default: inside the server), from one row per request.
+
+    Counts, over the rows' [start, end) intervals, how many overlap at their
+    busiest instant (an end and a start at the same instant do not overlap);
+    rows without times (errors) are left out.
+    """
+    for c in (start, end):
+        if c not in df.columns:
+            raise ValueError(f"no column {c!r}; columns are {list(df.columns)}")
+    ok = df[[start, end]].dropna()
+    events = sorted([(t, 1) for t in ok[start]] + [(t, -1) for t in ok[end]], key=lambda e: (e[0], e[1]))
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak

@@ -384,24 +384,7 @@ async def fetch_many(url: str, n: int, *, connection_limit: int, timeout_s: floa
     return df
 
 
-def peak_in_flight(df: pd.DataFrame, start: str = "server_start", end: str = "server_end") -> int:
-    """The most requests that were in progress at the same moment (by default: inside the server).
-
-    Counts, over one row per request, how many [start, end) intervals overlap
-    at their busiest instant; rows without times (errors) are left out.
-    """
-    for c in (start, end):
-        if c not in df.columns:
-            raise ValueError(f"no column {c!r}; columns are {list(df.columns)}")
-    ok = df[[start, end]].dropna()
-    if ok.empty:
-        return 0
-    events = sorted([(t, 1) for t in ok[start]] + [(t, -1) for t in ok[end]], key=lambda e: (e[0], e[1]))
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
+peak_in_flight = timing.peak_in_flight  # the one copy lives in core.timing
 
 
 def fetch_many_threads(url: str, n: int, *, threads: int, timeout_s: float = 30.0) -> pd.DataFrame:

@@ -305,18 +305,7 @@ def failed(df: pd.DataFrame) -> int:
     return int((df["error"].notna() | (df["status"] != 200)).sum())
 
 
-def peak_in_flight(df: pd.DataFrame, start: str = "server_start", end: str = "server_end") -> int:
-    """The most requests in progress at one instant (by default inside the server), from one row per request."""
-    for c in (start, end):
-        if c not in df.columns:
-            raise ValueError(f"no column {c!r}; columns are {list(df.columns)}")
-    ok = df[[start, end]].dropna()
-    events = sorted([(t, 1) for t in ok[start]] + [(t, -1) for t in ok[end]], key=lambda e: (e[0], e[1]))
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
+peak_in_flight = timing.peak_in_flight  # the one copy lives in core.timing
 
 
 # -- 4. what patching swaps -------------------------------------------------------------------

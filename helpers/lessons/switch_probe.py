@@ -72,6 +72,16 @@ START_ROUND_TRIPS = 200
 
 
 # -- the kernel's context-switch counters ----------------------------------------
+
+def _ping_pong(ping, pong, n: int) -> float:
+    """Seconds for ``n`` round trips: set ``ping``, wait for the other side's ``pong`` (threading or gevent events)."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    return time.perf_counter() - t0
+
 def ctx_switches() -> tuple[int, int] | None:
     """(voluntary, involuntary) context switches of every thread of this process so far, or None."""
     task_dir = "/proc/self/task"
@@ -134,12 +144,7 @@ def _thread_event() -> tuple[Callable[[int], float], Callable[[], None]]:
         state["n"] = n
         done.clear()
         go.set()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            ping.set()
-            pong.wait()
-            pong.clear()
-        elapsed = time.perf_counter() - t0
+        elapsed = _ping_pong(ping, pong, n)
         done.wait(30)
         return elapsed
 
@@ -360,12 +365,7 @@ def _gevent():
     def run(n: int) -> float:
         g = gevent.spawn(other, n)
         gevent.sleep(0)  # the other greenlet starts and parks on ping
-        t0 = time.perf_counter()
-        for _ in range(n):
-            ping.set()
-            pong.wait()
-            pong.clear()
-        elapsed = time.perf_counter() - t0
+        elapsed = _ping_pong(ping, pong, n)
         g.join(30)
         return elapsed
 
