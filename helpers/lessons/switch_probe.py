@@ -73,6 +73,15 @@ START_ROUND_TRIPS = 200
 
 # -- the kernel's context-switch counters ----------------------------------------
 
+
+def _pipe_round_trips(out_fd: int, in_fd: int, n: int) -> float:
+    """Seconds for ``n`` round trips of one byte: write to the other side, read its echo."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        os.write(out_fd, b"x")
+        os.read(in_fd, 1)
+    return time.perf_counter() - t0
+
 def _ping_pong(ping, pong, n: int) -> float:
     """Seconds for ``n`` round trips: set ``ping``, wait for the other side's ``pong`` (threading or gevent events)."""
     t0 = time.perf_counter()
@@ -176,11 +185,7 @@ def _thread_pipe():
     t.start()
 
     def run(n: int) -> float:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            os.write(a_w, b"x")
-            os.read(b_r, 1)
-        return time.perf_counter() - t0
+        return _pipe_round_trips(a_w, b_r, n)
 
     def close() -> None:
         os.write(a_w, b"q")
@@ -212,11 +217,7 @@ def _process_pipe():
     os.close(b_w)
 
     def run(n: int) -> float:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            os.write(a_w, b"x")
-            os.read(b_r, 1)
-        return time.perf_counter() - t0
+        return _pipe_round_trips(a_w, b_r, n)
 
     def close() -> None:
         try:
