@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import load
-from helpers.core import checks, exercises, executors, procs, system, timing, workloads
+from helpers.core import checks, executors, exercises, procs, progress, system, timing, workloads
 from helpers.load import clients
 
 CHILD = "helpers.lessons.gevent_child"
@@ -54,16 +54,6 @@ def assert_unpatched() -> None:
     if anything_patched():
         raise RuntimeError("something patched this process with gevent; the course patches only child processes. "
                            "Restart the kernel.")
-
-
-def _tqdm():
-    """tqdm.auto's tqdm, without its warning when ipywidgets is missing (it then draws text bars)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from tqdm.auto import tqdm
-    return tqdm
 
 
 def _child(kind: str, spec: dict | None, *, off: Sequence[str] = (), timeout_s: float = 120.0) -> Any:
@@ -276,13 +266,12 @@ def fetch_gevent(url: str, n: int, *, off: Iterable[str] = (), pool_maxsize: int
 def three_ways(url: str, n: int, *, threads: int, timeout_s: float = 30.0,
                progress: bool = True) -> dict[str, pd.DataFrame]:
     """The same fetch, ``n`` times: plain, in a thread pool, under gevent patching (a child). Frames by label."""
-    tqdm = _tqdm()
     _check_fetch(url, n, timeout_s)
     threads = checks.count("threads", threads, 256)
     ways = [lambda: fetch_plain(url, n, timeout_s=timeout_s),
             lambda: fetch_threads(url, n, threads=threads, timeout_s=timeout_s),
             lambda: fetch_gevent(url, n, timeout_s=timeout_s)]
-    runs = [way() for way in tqdm(ways, desc="three ways", disable=not progress)]
+    runs = [way() for way in progress.bar(ways, desc="three ways", disable=not progress)]
     return {df.attrs["how"]: df for df in runs}
 
 
@@ -388,7 +377,6 @@ def serve_all(configs: list[dict], *, upstream: str, ms: float, requests: int, c
     processes, after the load). Returns (table, per-request frames by label); the table's
     ``attrs["limits"]`` holds every server's limits. Each server is stopped before the next starts.
     """
-    tqdm = _tqdm()
     checks.loopback_url(upstream, "upstream")
     ms = checks.milliseconds(ms)
     requests = checks.count("requests", requests, 100_000)
@@ -399,7 +387,7 @@ def serve_all(configs: list[dict], *, upstream: str, ms: float, requests: int, c
         if cfg.get("kind") not in ("gunicorn", "aiohttp") or "label" not in cfg:
             raise ValueError(f"each config needs a label and kind 'gunicorn' or 'aiohttp', got {cfg!r}")
     rows, frames, limits = [], {}, {}
-    for cfg in tqdm(configs, desc="servers", disable=not progress):
+    for cfg in progress.bar(configs, desc="servers", disable=not progress):
         with _server(cfg, upstream) as srv:
             url = srv.url("/io", ms=ms)
             df = load.run_load(url, requests=requests, concurrency=concurrency)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from helpers import load
-from helpers.core import timing
+from helpers.core import progress, timing
 from helpers.servers import Gunicorn
 
 
@@ -40,7 +39,7 @@ def worker_sweep(
         raise ValueError(f"requests_per_client must be a positive int, got {requests_per_client!r}")
     plan = [(cfg, c) for cfg in configs for c in clients_for(cfg)]
     rows, limits = [], []
-    bar = tqdm(total=len(plan), desc="runs", disable=not progress)
+    bar = progress.bar(total=len(plan), desc="runs", disable=not progress)
     try:
         for cfg in configs:
             with Gunicorn(upstream=upstream, key="gunicorn-sweep", **cfg) as srv:
