@@ -8,6 +8,7 @@ loops      asyncio or uvloop by name (uvloop.run, never a policy), for children 
 executors  thread and process pools that always clean up
 workloads  calibrated CPU burn and I/O wait (picklable, for any pool)
 timing     Timer, repeat-and-median, the per-request frame, throughput and percentiles
+progress   progress bars (tqdm, with a thread lock)
 models     the ideal and queueing models drawn beside measurements
 plots      timelines and sweeps, one consistent look
 results    saving measurements to results/
