@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from helpers import load
-from helpers.core import checks, executors, exercises, procs, progress, system, timing, workloads
+from helpers.core import checks, executors, exercises, procs, system, timing, workloads
+from helpers.core.progress import bar as progress_bar  # these functions take a `progress` flag
 from helpers.load import clients
 
 CHILD = "helpers.lessons.gevent_child"
@@ -271,7 +272,7 @@ def three_ways(url: str, n: int, *, threads: int, timeout_s: float = 30.0,
     ways = [lambda: fetch_plain(url, n, timeout_s=timeout_s),
             lambda: fetch_threads(url, n, threads=threads, timeout_s=timeout_s),
             lambda: fetch_gevent(url, n, timeout_s=timeout_s)]
-    runs = [way() for way in progress.bar(ways, desc="three ways", disable=not progress)]
+    runs = [way() for way in progress_bar(ways, desc="three ways", disable=not progress)]
     return {df.attrs["how"]: df for df in runs}
 
 
@@ -387,7 +388,7 @@ def serve_all(configs: list[dict], *, upstream: str, ms: float, requests: int, c
         if cfg.get("kind") not in ("gunicorn", "aiohttp") or "label" not in cfg:
             raise ValueError(f"each config needs a label and kind 'gunicorn' or 'aiohttp', got {cfg!r}")
     rows, frames, limits = [], {}, {}
-    for cfg in progress.bar(configs, desc="servers", disable=not progress):
+    for cfg in progress_bar(configs, desc="servers", disable=not progress):
         with _server(cfg, upstream) as srv:
             url = srv.url("/io", ms=ms)
             df = load.run_load(url, requests=requests, concurrency=concurrency)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers import load
-from helpers.core import progress, timing
+from helpers.core import timing
+from helpers.core.progress import bar as progress_bar  # these functions take a `progress` flag
 from helpers.servers import Gunicorn
 
 
@@ -39,7 +40,7 @@ def worker_sweep(
         raise ValueError(f"requests_per_client must be a positive int, got {requests_per_client!r}")
     plan = [(cfg, c) for cfg in configs for c in clients_for(cfg)]
     rows, limits = [], []
-    bar = progress.bar(total=len(plan), desc="runs", disable=not progress)
+    bar = progress_bar(total=len(plan), desc="runs", disable=not progress)
     try:
         for cfg in configs:
             with Gunicorn(upstream=upstream, key="gunicorn-sweep", **cfg) as srv:
