@@ -222,7 +222,8 @@ def test_async_server_experiments_tiny(slow_service):
         s = A.burst_summary(b)
         assert s["requests"] == 8 and s["errors"] == 0 and s["server_pids"] == 1 and s["server_threads"] == 1
         assert s["peak_in_flight"] == 8 and s["duration_latencies"] < 5
-        assert s["server_cpu_ms_per_request"] > 0 and not b.attrs["memory"].empty
+        # the OS counts CPU time in clock ticks (often 10 ms): eight tiny requests may not reach one
+        assert s["server_cpu_ms_per_request"] >= 0 and not b.attrs["memory"].empty
 
         db = A.db_sweep(srv, [2], ms=20, clients=6, seconds=0.05, progress=False)
         assert list(db["k"]) == [2] and db["max_holding"].iloc[0] == 2 and db["errors"].iloc[0] == 0

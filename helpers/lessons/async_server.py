@@ -411,8 +411,9 @@ def side_by_side(factories: Mapping[str, Callable[[], Any]], *, clients: int, la
             "limits": limits, "load_limits": load_limits, "memory": memory}
 
 
-def _requests_for(rate_rps: float, seconds: float, clients: int, most: int = 20_000) -> int:
-    return int(min(most, max(2 * clients, round(rate_rps * seconds))))
+def _requests_for(rate_rps: float, seconds: float, clients: int, most: int = 20_000, rounds: int = 2) -> int:
+    """Requests for a run of about ``seconds`` at ``rate_rps``, and at least ``rounds`` per client."""
+    return int(min(most, max(rounds * clients, round(rate_rps * seconds))))
 
 
 def db_sweep(srv, ks: Iterable[int], *, ms: float, clients: int, seconds: float = 1.0,
@@ -556,7 +557,9 @@ def share_sweep(upstream: str, shares: Iterable[float], *, total_ms: float, clie
                     cpu, io = mix_ms(s, total_ms)
                     model = throughput_rps(kind, s, total_s=total_s, clients=clients, cores=cores, workers=hw)
                     r = _measure_mix(srv, cpu_ms=cpu, io_ms=io, clients=clients, cores=cores,
-                                     requests=_requests_for(model, seconds, clients))
+                                     requests=_requests_for(model, seconds, clients, rounds=4))
+                    # four rounds at least: an async worker that wakes to a queue of new connections accepts them
+                    # all at once, so the first round can land on one hybrid worker; later rounds even it out
                     rows.append({"kind": kind, "s": s, "cpu_ms": cpu, "io_ms": io, **r, "model_rps": model,
                                  "model_cpu_use": cpu_use(kind, s, clients=clients, cores=cores, workers=hw)})
                     bar.update(1)

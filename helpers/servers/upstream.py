@@ -11,6 +11,12 @@ import asyncio
 import threading
 from typing import Any
 
+# Imported here, when the app is imported (in a gunicorn worker: at boot, after gevent's patching),
+# not at the first request: importing requests takes tens of milliseconds, which the first request
+# of every worker would otherwise pay (notebook 03's fifth request would wait 1.8 rounds, not one).
+import requests
+from requests.adapters import HTTPAdapter
+
 from helpers.servers import contract
 
 SYNC_POOL_PER_THREAD = 1  # one thread sends one request at a time: one connection is enough
@@ -42,9 +48,6 @@ class SyncUpstream:
 
     @staticmethod
     def _new_session(pool: int):
-        import requests
-        from requests.adapters import HTTPAdapter
-
         s = requests.Session()
         s.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0, pool_block=False))
         return s
