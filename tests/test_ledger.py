@@ -16,7 +16,8 @@ def book(tmp_path, monkeypatch):
 
 
 def test_verdict_prints_and_records(book, capsys):
-    rec = book.verdict("C4", True, "more workers helped up to the cores", figure=np.float64(1.9), unit="x")
+    assert book.verdict("C4", True, "more workers helped up to the cores", figure=np.float64(1.9), unit="x") is None
+    rec = book.records[-1]
     assert capsys.readouterr().out == "Verdict (C4): more workers helped up to the cores\n"
     lines = ledger.path().read_text().splitlines()
     assert len(lines) == 1
@@ -29,13 +30,16 @@ def test_verdict_prints_and_records(book, capsys):
 
 
 def test_outcomes_and_several_claims(book, capsys):
-    assert book.verdict(["C13", "C3"], np.bool_(False), "queued")["outcome"] == "does not hold"
-    assert book.verdict("C4", "inconclusive", "one core only")["outcome"] == "inconclusive"
+    book.verdict(["C13", "C3"], np.bool_(False), "queued")
+    assert book.records[-1]["outcome"] == "does not hold"
+    book.verdict("C4", "inconclusive", "one core only")
+    assert book.records[-1]["outcome"] == "inconclusive"
     assert capsys.readouterr().out.splitlines()[0] == "Verdict (C13, C3): queued"
 
 
 def test_check_decides_no_claim(book, capsys):
-    rec = book.check("the generator was faster than the server", False, figure=3.0, unit="x")
+    book.check("the generator was faster than the server", False, figure=3.0, unit="x")
+    rec = book.records[-1]
     assert capsys.readouterr().out == "Check: the generator was faster than the server\n"
     assert rec["kind"] == "check" and rec["claims"] == [] and rec["outcome"] == "failed"
 
@@ -55,7 +59,8 @@ def test_bad_figure_and_notebook(book):
         book.verdict("C1", True, "x", figure="fast")
     with pytest.raises(ValueError):
         ledger.Ledger("sync server")
-    assert book.verdict("C1", True, "x", figure=float("nan"))["figure"] is None
+    book.verdict("C1", True, "x", figure=float("nan"))
+    assert book.records[-1]["figure"] is None
 
 
 def test_read_and_latest(tmp_path, monkeypatch):

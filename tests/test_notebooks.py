@@ -126,3 +126,11 @@ def test_a_changed_output_fails_nbval(tmp_path):
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 1, res.stdout[-2000:]
     assert re.search(r"\b1 failed\b", res.stdout), res.stdout[-2000:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_cell_relies_on_a_trailing_semicolon(path):
+    """nbval runs cells without storing history, so IPython cannot see a trailing ';' and shows the value anyway."""
+    nb = nbformat.read(path, as_version=4)
+    for i, c in enumerate(code_cells(nb)):
+        assert not c.source.rstrip().endswith(";"), f"code cell {i} ends with ';': assign the value instead (_ = ...)"

@@ -116,12 +116,13 @@ class Ledger:
         return rec
 
     def verdict(self, claims: str | Iterable[str], holds: bool | str, text: str, *,
-                figure: Any = None, unit: str = "") -> dict:
-        """Print ``Verdict (C4): text`` and record it.
+                figure: Any = None, unit: str = "") -> None:
+        """Print ``Verdict (C4): text`` and record it (the record is ``self.records[-1]``).
 
         holds: True ("holds"), False ("does not hold"), or one of OUTCOMES as a
         string (``"inconclusive"`` where the run could not decide, e.g. a
-        machine without a second core). Returns the record.
+        machine without a second core). Returns nothing, so that a verdict as
+        a cell's last line shows only its sentence.
         """
         ids = _claims(claims)
         if isinstance(holds, str):
@@ -134,15 +135,13 @@ class Ledger:
             raise TypeError(f"holds must be a bool or one of {OUTCOMES}, not {type(holds).__name__}")
         rec = self._record("verdict", ids, outcome, text, figure, unit)
         print(f"Verdict ({', '.join(ids)}): {rec['text']}")
-        return rec
 
-    def check(self, text: str, passed: bool, *, figure: Any = None, unit: str = "") -> dict:
+    def check(self, text: str, passed: bool, *, figure: Any = None, unit: str = "") -> None:
         """Print ``Check: text`` and record it: a test of the experiment itself, deciding no claim."""
         if not isinstance(passed, (bool, np.bool_)):
             raise TypeError(f"passed must be a bool, not {type(passed).__name__}")
         rec = self._record("check", [], "passed" if bool(passed) else "failed", text, figure, unit)
         print(f"Check: {rec['text']}")
-        return rec
 
     def table(self) -> pd.DataFrame:
         """This run's records as a DataFrame."""
