@@ -5,7 +5,10 @@ usage: python scripts/execute_notebooks.py NOTEBOOK...   (run by `make outputs`)
 Each notebook runs in a fresh kernel from its own folder, cell by cell; cells
 tagged ``raises-exception`` may fail (they teach an error), any other error
 stops with a clear message and leaves the file untouched. Volatile metadata
-(timings, widget state) is not written.
+(timings, widget state) is not written, and a progress bar keeps only its
+final state: tqdm redraws its line with carriage returns, which JupyterLab
+folds into one line but a static render (GitHub, nbviewer) may show as one
+line per update.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+
+def final_states(text: str) -> str:
+    """``text`` as a terminal would leave it: of each line, only what follows its last carriage return."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
 def execute(path: Path, timeout_s: int = 600) -> None:
@@ -33,6 +41,9 @@ def execute(path: Path, timeout_s: int = 600) -> None:
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"] = final_states(out["text"])
     nbformat.validate(nb)
     nbformat.write(nb, path)
     print(f"{path}: {len(nb.cells)} cells in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -71,3 +71,14 @@ def test_course_map_and_results_are_found_from_the_installed_package():
 
     assert list(course.notebooks()["file"]) == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
     assert results.results_dir() == ROOT / "results" or "COURSE_RESULTS_DIR" in __import__("os").environ
+
+
+def test_committed_progress_bars_keep_only_their_final_state():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    bar = "runs:   0%|  | 0/2\rruns:  50%|# | 1/2\rruns: 100%|##| 2/2\n"
+    assert mod.final_states(bar) == "runs: 100%|##| 2/2\n"
+    assert mod.final_states("a warning\nno bar here") == "a warning\nno bar here"

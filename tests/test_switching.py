@@ -180,15 +180,28 @@ def test_per_waiter_slope_and_course_table(tmp_path, monkeypatch):
 
 
 def test_concurrency_verdict_can_come_out_every_way():
-    def ratio(lo, hi, margin=0.05, gen=0.3):
-        return pd.DataFrame({"concurrency": [10, 1000], "uvloop_over_asyncio": [lo, hi], "margin": [margin, margin],
+    def ratio(lo, hi, gen=0.3):
+        return pd.DataFrame({"concurrency": [10, 1000], "uvloop_over_asyncio": [1.0, 1.2], "gain": [lo, hi],
                              "loadgen_cpu_share_max": [gen, gen], "server_cpu_share_max": [0.9, 0.9]})
 
-    assert switching.concurrency_verdict(ratio(1.0, 1.5))["outcome"] is True
-    assert switching.concurrency_verdict(ratio(1.5, 1.5))["outcome"] is False
-    assert switching.concurrency_verdict(ratio(1.0, 1.0))["outcome"] is False
-    assert switching.concurrency_verdict(ratio(1.0, 1.0, margin=0.6))["outcome"] == "inconclusive"
-    assert switching.concurrency_verdict(ratio(1.0, 1.0, gen=0.95))["outcome"] == "inconclusive"
+    assert switching.concurrency_verdict(ratio(False, True))["outcome"] is True
+    assert switching.concurrency_verdict(ratio(True, True))["reason"] == "a gain already at the lowest concurrency"
+    assert switching.concurrency_verdict(ratio(False, False))["reason"] == "no gain even at the highest concurrency"
+    assert switching.concurrency_verdict(ratio(False, True, gen=0.95))["outcome"] == "inconclusive"
+
+
+def test_loop_ratio_pairs_runs_back_to_back():
+    rows = [{"loop": lp, "concurrency": c, "repeat": r, "throughput_rps": rps * (2 if lp == "uvloop" else 1),
+             "loadgen_cpu_share": 0.4, "server_cpu_share": 1.0}
+            for c in (10, 100) for r, rps in enumerate((1000.0, 500.0, 2000.0)) for lp in ("asyncio", "uvloop")]
+    out = switching.loop_ratio(pd.DataFrame(rows))
+    # the machine's slow spell (repeat 1) halves both halves of its pair: every pair still says 2x, no scatter
+    assert list(out["uvloop_over_asyncio"]) == [2.0, 2.0]
+    assert out["gain"].all() and list(out["pairs"]) == [3, 3]
+    rows[-1]["throughput_rps"] = 2000.0  # one pair at 1x: no longer a gain at every pair
+    assert not switching.loop_ratio(pd.DataFrame(rows))["gain"].iloc[-1]
+    with pytest.raises(ValueError, match="both loops"):
+        switching.loop_ratio(pd.DataFrame(rows).query("loop == 'asyncio'"))
 
 
 def test_shares_arithmetic_and_refusals():
@@ -237,6 +250,20 @@ def test_server_sweep_refuses_bad_input_before_any_server_starts():
     with pytest.raises(ValueError, match="loop"):
         switching.server_sweep([10], requests_for=lambda c: 10, loops=("trio",))
     assert live_children() <= before
+
+
+def test_server_sweep_pairs_the_loops_and_gives_the_cores_back():
+    import os
+
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    sweep = switching.server_sweep([5], requests_for=lambda c: 200, repeats=2)
+    assert len(sweep) == 4 and set(sweep["loop"]) == {"asyncio", "uvloop"} and (sweep["errors"] == 0).all()
+    assert list(sweep["loop"]) == ["asyncio", "uvloop", "uvloop", "asyncio"]  # the order alternates
+    if before is not None:
+        assert os.sched_getaffinity(0) == before
+        if len(before) >= 2:
+            assert sweep.attrs["limits"]["pinned"]["server_cpu"] == max(before)
+    assert switching.loop_ratio(sweep)["pairs"].tolist() == [2]
 
 
 def test_the_probe_prints_one_json_line():

@@ -26,6 +26,7 @@ per second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -553,116 +554,161 @@ def load_client() -> str:
     return "raw" if "raw" in generator.CLIENTS else "aiohttp"
 
 
-def server_sweep(concurrencies: Iterable[int], *, requests_for: Callable[[int], int], repeats: int = 2,
+def _pinned_cpus() -> tuple[int, list[int]] | None:
+    """(server CPU, generator CPUs) where this OS pins and two or more cores are usable, else None."""
+    import os
+
+    if not (can_pin() and hasattr(os, "sched_getaffinity")):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[-1], cpus[:-1]) if len(cpus) >= 2 else None
+
+
+@contextlib.contextmanager
+def _calling_thread_on(cpus: list[int] | None):
+    """Run the block with the calling thread allowed only ``cpus`` (a child started inside inherits it).
+
+    On Linux ``sched_setaffinity(0, ...)`` pins only the calling thread; the
+    mask is restored on the way out, whatever happens. ``None``: no change.
+    """
+    import os
+
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def server_sweep(concurrencies: Iterable[int], *, requests_for: Callable[[int], int], repeats: int = 3,
                  loops: Iterable[str] = ("asyncio", "uvloop"), path: str = "/cpu",
-                 progress: Callable[[Iterable], Iterable] | None = None) -> pd.DataFrame:
+                 pin: bool = True, progress: Callable[[Iterable], Iterable] | None = None) -> pd.DataFrame:
     """The aiohttp server (one process, one thread) on each loop, tiny requests (``/cpu?ms=0``).
 
-    For each repeat, loop and concurrency: ``requests_for(c)`` requests from
-    ``c`` closed-loop clients (``helpers.load.run_load``, its own process).
-    One server per loop and repeat, the loops alternating. One row per run:
-    loop, concurrency, repeat, requests, errors, throughput_rps, p50_ms,
-    p99_ms, server_cpu_share (the server's CPU seconds, including the
-    clients' connection set-up before the clock starts, over the run's
-    duration: about 1.0 is one core busy; set-up can push it a little above), server_cpu_us_per_request, loadgen_cpu_share (the load
-    generator's, from its own process). ``attrs["limits"]``: the server's
-    and the client's limits of the first run.
+    One server per loop, started once, both up for the whole sweep. For each
+    repeat and concurrency ``c`` the loops run back to back (their order
+    alternating between repeats), so a slow spell of the machine hits both
+    halves of a pair: ``requests_for(c)`` requests from ``c`` closed-loop
+    clients (``helpers.load.run_load``, its own process). With ``pin`` (where
+    the OS allows and two or more cores are usable) the servers run on the
+    last core and the load generator on the others, so the two never take
+    turns on one core. One row per run: loop, concurrency, repeat, requests,
+    errors, throughput_rps, p50_ms, p99_ms, server_cpu_share (the server's CPU
+    seconds over the run's duration: about 1.0 is one core busy; the clients'
+    connection set-up can push it a little above), server_cpu_us_per_request,
+    loadgen_cpu_share (the generator's, from its own process), wall_s.
+    ``attrs["limits"]``: the servers' and the client's limits, and the pinning.
     """
     from helpers.load import generator
     from helpers.servers import AiohttpServer
 
     cs = [checks.count("concurrency", c, generator.MAX_CONCURRENCY) for c in concurrencies]
+    if not cs:
+        raise ValueError("concurrencies must list at least one concurrency")
     for c in cs:
         generator.check_concurrency(c)  # the open-file limit: refused before any server starts
     loops = [checks.choice("loop", lp, ("asyncio", "uvloop")) for lp in loops]
     if "uvloop" in loops and available("uvloop"):
         raise RuntimeError(f"cannot run uvloop here: {available('uvloop')}")
     repeats = checks.count("repeats", repeats, 20)
-    plan = [(r, lp) for r in range(repeats) for lp in loops]
+    if not isinstance(pin, bool):
+        raise TypeError("pin must be True or False")
+    cpus = _pinned_cpus() if pin else None
+    steps = [(r, c, lp) for r in range(repeats) for c in cs for lp in (loops if r % 2 == 0 else loops[::-1])]
     rows, limits = [], {}
-    steps = [(r, lp, c) for r, lp in plan for c in cs]
-    it = iter(progress(steps) if progress else steps)
-    for r, lp in plan:
-        with AiohttpServer(loop=lp, key="switching-sweep") as srv:
-            url = srv.url(path, ms=0)
-            for c in cs:
-                next(it, None)
-                n = checks.count("requests", int(requests_for(c)))
-                cpu0, t0 = srv.cpu_times(), time.perf_counter()
-                df = generator.run_load(url, requests=n, concurrency=c, client=load_client())
-                wall, cpu = time.perf_counter() - t0, srv.cpu_times() - cpu0
-                busy = float(timing.summarize(df).iloc[0]["duration_s"])
-                s = timing.summarize(df).iloc[0]
-                lim = df.attrs["limits"]
-                rows.append({"loop": lp, "concurrency": c, "repeat": r, "requests": n, "errors": int(s["errors"]),
-                             "throughput_rps": float(s["throughput_rps"]), "p50_ms": float(s["p50_ms"]),
-                             "p99_ms": float(s["p99_ms"]), "server_cpu_share": cpu / busy if busy > 0 else float("nan"),
-                             "server_cpu_us_per_request": cpu / n * 1e6,
-                             "loadgen_cpu_share": float(lim.get("loadgen_cpu_share", float("nan"))),
-                             "wall_s": wall})
-                if not limits:
-                    limits = {"server": srv.limits, "client": lim, "loop_reported": srv.info.get("loop"),
-                              "load_client": load_client()}
-    for _ in it:
-        pass
+    with contextlib.ExitStack() as stack:
+        servers = {lp: stack.enter_context(AiohttpServer(loop=lp, key=f"switching-sweep-{lp}")) for lp in loops}
+        if cpus:
+            import psutil
+
+            for srv in servers.values():
+                psutil.Process(srv.pid).cpu_affinity([cpus[0]])
+        for r, c, lp in (progress(steps) if progress else steps):
+            srv = servers[lp]
+            n = checks.count("requests", int(requests_for(c)))
+            cpu0, t0 = srv.cpu_times(), time.perf_counter()
+            with _calling_thread_on(cpus[1] if cpus else None):
+                df = generator.run_load(srv.url(path, ms=0), requests=n, concurrency=c, client=load_client())
+            wall, cpu = time.perf_counter() - t0, srv.cpu_times() - cpu0
+            s = timing.summarize(df).iloc[0]
+            busy = float(s["duration_s"])
+            lim = df.attrs["limits"]
+            rows.append({"loop": lp, "concurrency": c, "repeat": r, "requests": n, "errors": int(s["errors"]),
+                         "throughput_rps": float(s["throughput_rps"]), "p50_ms": float(s["p50_ms"]),
+                         "p99_ms": float(s["p99_ms"]), "server_cpu_share": cpu / busy if busy > 0 else float("nan"),
+                         "server_cpu_us_per_request": cpu / n * 1e6,
+                         "loadgen_cpu_share": float(lim.get("loadgen_cpu_share", float("nan"))),
+                         "wall_s": wall})
+            if not limits:
+                limits = {"servers": {k: v.limits for k, v in servers.items()}, "client": lim,
+                          "loop_reported": {k: v.info.get("loop") for k, v in servers.items()},
+                          "load_client": load_client(),
+                          "pinned": ({"server_cpu": cpus[0], "generator_cpus": cpus[1]} if cpus else
+                                     "no (pinning unavailable here, fewer than two usable cores, or pin=False)")}
     out = pd.DataFrame(rows)
     out.attrs["limits"] = json.loads(json.dumps(limits, default=str))
     return out
 
 
-def loop_ratio(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Per concurrency: each loop's best and median throughput, the ratio uvloop/asyncio and its margin.
+CLEAR_GAIN = 0.10  # "a gain": every back-to-back pair gave uvloop more than 10 % more requests per second
 
-    Noise only ever lowers a throughput, so the ratio is of the best runs;
-    the margin is the larger of the two loops' spreads there (best / median
-    - 1), at least 5 %. Also the largest load-generator and server CPU shares seen.
+
+def loop_ratio(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Per concurrency: the loops' median throughputs and the ratio uvloop/asyncio of each back-to-back pair.
+
+    ``uvloop_over_asyncio`` is the median of the pairs' ratios, ``pair_min``
+    and ``pair_max`` their range. ``gain`` is True where *every* pair gave
+    uvloop more than ``CLEAR_GAIN`` more: on a shared machine one pair can
+    swing by half either way, all of them together rarely do. Also the largest
+    load-generator and server CPU shares seen.
     """
-    g = sweep.groupby(["concurrency", "loop"])["throughput_rps"]
-    best, med = g.max().unstack(), g.median().unstack()
-    spread = (best / med - 1)
-    out = pd.DataFrame({"asyncio_rps": best["asyncio"], "uvloop_rps": best["uvloop"],
-                        "asyncio_median_rps": med["asyncio"], "uvloop_median_rps": med["uvloop"]})
-    out["uvloop_over_asyncio"] = out["uvloop_rps"] / out["asyncio_rps"]
-    out["margin"] = spread.max(axis=1).clip(lower=0.05)
+    if not {"asyncio", "uvloop"} <= set(sweep["loop"]):
+        raise ValueError("the sweep must hold runs on both loops, 'asyncio' and 'uvloop'")
+    per = sweep.pivot_table(index=["concurrency", "repeat"], columns="loop", values="throughput_rps")
+    pair = (per["uvloop"] / per["asyncio"]).groupby("concurrency")
+    med = sweep.groupby(["concurrency", "loop"])["throughput_rps"].median().unstack()
+    out = pd.DataFrame({"asyncio_median_rps": med["asyncio"], "uvloop_median_rps": med["uvloop"],
+                        "uvloop_over_asyncio": pair.median(), "pair_min": pair.min(), "pair_max": pair.max(),
+                        "pairs": pair.count()})
+    out["gain"] = out["pair_min"] > 1 + CLEAR_GAIN
     out["loadgen_cpu_share_max"] = sweep.groupby("concurrency")["loadgen_cpu_share"].max()
     out["server_cpu_share_max"] = sweep.groupby("concurrency")["server_cpu_share"].max()
     return out.reset_index()
 
 
 LOADGEN_SATURATED = 0.9  # a load generator process using 90 % of a core or more may be what limits the run
-DECISIVE_MARGIN = 0.25  # repeats within 25 % of each other can decide "no difference"
 
 
 def concurrency_verdict(ratio: pd.DataFrame) -> dict[str, Any]:
-    """C12's "only at very high concurrency", decided from ``loop_ratio``.
+    """C12's "the loop's speed only shows at very high concurrency", decided from ``loop_ratio``.
 
-    holds: uvloop is no better than asyncio (within the margin) at the lowest
-    concurrency but better beyond the margin at the highest. False: better
-    beyond the margin already at the lowest, or, with repeats that agree
-    (margin at most ``DECISIVE_MARGIN``), not better even at the highest.
-    inconclusive otherwise: repeats too scattered to tell, or the load
-    generator saturated a core where it matters (the sweep then measured the
-    client, not the server). ``reason`` names which case it was.
+    "A gain" at a concurrency: every back-to-back pair there gave uvloop more
+    than ``CLEAR_GAIN`` more requests per second (``loop_ratio``'s ``gain``).
+    holds: no gain at the lowest concurrency, a gain at the highest.
+    inconclusive: the load generator used a core or nearly (90 %) at the
+    highest concurrency, so the sweep measured the client as much as the
+    server. Does not hold otherwise: a gain already at the lowest
+    concurrency, or none even at the highest (``reason`` says which).
     """
     lo, hi = ratio.iloc[0], ratio.iloc[-1]
+    low_gain, high_gain = bool(lo["gain"]), bool(hi["gain"])
     gen_limited = bool(hi["loadgen_cpu_share_max"] >= LOADGEN_SATURATED)
-    low_better = bool(lo["uvloop_over_asyncio"] > 1 + lo["margin"])
-    high_better = bool(hi["uvloop_over_asyncio"] > 1 + hi["margin"])
-    high_decided = bool(hi["margin"] <= DECISIVE_MARGIN)
-    if low_better:
-        outcome: bool | str = False
-        reason = "better already at the lowest concurrency"
-    elif high_better:
-        outcome, reason = True, "the same at the lowest concurrency, better at the highest"
-    elif gen_limited:
-        outcome, reason = "inconclusive", "the load generator was saturated at the highest concurrency"
-    elif high_decided:
-        outcome, reason = False, "not better even at the highest concurrency"
+    if gen_limited:
+        outcome: bool | str = "inconclusive"
+        reason = "the load generator was saturated at the highest concurrency"
+    elif high_gain and not low_gain:
+        outcome, reason = True, "no gain at the lowest concurrency, a gain at the highest"
+    elif low_gain:
+        outcome, reason = False, "a gain already at the lowest concurrency"
     else:
-        outcome, reason = "inconclusive", "the repeats disagreed too much to tell"
-    return {"outcome": outcome, "reason": reason, "low_better": low_better, "high_better": high_better,
+        outcome, reason = False, "no gain even at the highest concurrency"
+    return {"outcome": outcome, "reason": reason, "low_gain": low_gain, "high_gain": high_gain,
             "loadgen_limited": gen_limited, "ratio_low": float(lo["uvloop_over_asyncio"]),
-            "ratio_high": float(hi["uvloop_over_asyncio"]), "margin_high": float(hi["margin"])}
+            "ratio_high": float(hi["uvloop_over_asyncio"])}
 
 
 # -- a sync server's rate: "so what?" ------------------------------------------------
