@@ -11,7 +11,8 @@ NB     := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 .PHONY: help setup lab test test-browser outputs bench bench-switch lock wheels check-python clean
 
 help:
-	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
+	@echo "make lab      set up .venv if needed, then open JupyterLab on the course (PORT=8888 by default;"
+	@echo "              if the course is already open, prints its address instead)"
 	@echo "make test     set up, then every test (unit tests, nbval, Run-All) in quick mode"
 	@echo "make setup    only create/refresh .venv with the pinned packages"
 	@echo "make outputs  re-run every notebook top to bottom in full mode and save its outputs"
@@ -32,15 +33,21 @@ check-python:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# JupyterLab's settings for the course (no "Jupyter news" pop-up, no update check: the course is
+# offline) go in the venv's own overrides.json, so a learner's settings elsewhere are untouched.
+$(STAMP): pyproject.toml requirements.lock scripts/jupyterlab-overrides.json
 	@$(MAKE) --no-print-directory check-python
+	@test -f $(STAMP) || echo "First-time install into $(VENV): about a minute (later runs skip it)."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp scripts/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $(STAMP)
 
 lab: setup
-	@echo "Opening JupyterLab on the course; the URL to open is printed below (Ctrl-C twice to stop)."
+	@if $(BIN)/python scripts/running_lab.py notebooks; then exit 0; fi; \
+	echo "Opening JupyterLab on the course; the URL to open is printed below (Ctrl-C twice to stop)."; \
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)

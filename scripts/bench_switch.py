@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(runs)} fresh processes, {args.repeats} per kind and pinning, runs of at least {args.seconds:g} s, "
           f"in {time.perf_counter() - t0:.0f} s. µs per switch = elapsed / (2 x round trips).")
     for a, b in (("asyncio", "asyncio-pytask"), ("uvloop", "asyncio"), ("greenlet", "thread-pipe")):
-        c = switching.compare(s, a, b)
-        print(f"best runs {b} / {a}: {c['ratio']:.2f}x (margin {c['margin']:.0%}): {c['outcome']}")
+        c = switching.compare(runs, a, b)
+        print(f"{b} / {a}, each repeat's runs side by side: median {c['ratio']:.2f}x "
+              f"({c['pair_min']:.2f} to {c['pair_max']:.2f}); faster in every repeat: {c['outcome']}")
     return 0
 
 

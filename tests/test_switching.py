@@ -79,18 +79,31 @@ def test_switch_runs_and_summary_shape():
     assert list(s["kind"]) == ["asyncio", "greenlet"]  # the course's order
     assert (s["min_us"] <= s["median_us"]).all() and (s["median_us"] <= s["max_us"]).all()
     assert (s["runs"] == 2).all()
-    c = switching.compare(s, "greenlet", "asyncio")
-    assert c["outcome"] in (True, False, "inconclusive") and c["margin"] >= 0.05
+    c = switching.compare(runs, "greenlet", "asyncio")
+    assert c["outcome"] in (True, False, "inconclusive") and c["pairs"] == 2
 
 
-def test_compare_decides_both_ways_and_inconclusive():
-    def summ(a_min, a_med, b_min, b_med):
-        return pd.DataFrame({"kind": ["a", "b"], "pinned": [False, False], "min_us": [a_min, b_min],
-                             "median_us": [a_med, b_med], "spread": [1.1, 1.1]})
+def test_compare_pairs_each_repeat_and_decides_both_ways_and_inconclusive():
+    def runs(a, b):
+        return pd.DataFrame([{"kind": k, "pinned": False, "repeat": r, "us_per_switch": v, "voluntary_per_switch": 0.0}
+                             for r, (va, vb) in enumerate(zip(a, b)) for k, v in (("a", va), ("b", vb))])
 
-    assert switching.compare(summ(1.0, 1.05, 3.0, 3.1), "a", "b")["outcome"] is True
-    assert switching.compare(summ(3.0, 3.1, 1.0, 1.05), "a", "b")["outcome"] is False
-    assert switching.compare(summ(1.0, 1.5, 1.2, 1.3), "a", "b")["outcome"] == "inconclusive"
+    # a slow spell (repeat 1) slows both runs of its pair: a is still 3x faster in every repeat
+    assert switching.compare(runs([1.0, 10.0, 1.0], [3.0, 30.0, 3.0]), "a", "b")["outcome"] is True
+    assert switching.compare(runs([1.0, 10.0, 1.0], [3.0, 30.0, 3.0]), "a", "b")["ratio"] == pytest.approx(3.0)
+    assert switching.compare(runs([3.0, 3.0], [1.0, 1.0]), "a", "b")["outcome"] is False
+    assert switching.compare(runs([1.0, 2.0], [1.5, 1.5]), "a", "b")["outcome"] == "inconclusive"
+    assert switching.compare(runs([1.0, 1.0, 1.0], [3.0, 3.0, 0.9]), "a", "b")["outcome"] is True  # two in three
+    assert switching.compare(runs([1.0], [1.5]), "a", "missing")["outcome"] == "inconclusive"
+    with pytest.raises(ValueError, match="runs of switch_runs"):
+        switching.compare(runs([1.0], [2.0]).drop(columns="repeat"), "a", "b")  # a summary has no repeats
+
+
+def test_pinning_effect_pairs_pinned_and_unpinned_runs():
+    rows = [{"kind": "thread-pipe", "pinned": p, "repeat": r, "us_per_switch": v * (1 if p else 4), "label": "",
+             "family": "OS", "voluntary_per_switch": 1.0} for r, v in enumerate((5.0, 50.0, 5.0)) for p in (False, True)]
+    eff = switching.pinning_effect(pd.DataFrame(rows))
+    assert eff["outcome"].tolist() == [True] and eff.iloc[0]["unpinned_over_pinned"] == pytest.approx(4.0)
 
 
 @pytest.mark.parametrize("bad, match", [

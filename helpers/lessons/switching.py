@@ -213,27 +213,48 @@ def figure(summary: pd.DataFrame, kind: str, pinned: bool = False, what: str = "
     return float(m[what].iloc[0]) if len(m) else float("nan")
 
 
-def _noise(summary: pd.DataFrame, kind: str, pinned: bool) -> float:
-    """How far a typical run strayed above the best one: median / min - 1 (noise only ever slows a run down)."""
-    return figure(summary, kind, pinned, "median_us") / figure(summary, kind, pinned, "min_us") - 1
+PAIR_MARGIN = 0.05  # a pair of runs must differ by more than 5 % to count for one side
 
 
-def compare(summary: pd.DataFrame, faster: str, slower: str, *, pinned: bool = False) -> dict[str, Any]:
-    """Is ``faster`` faster than ``slower``, by more than the repeats' spread?
+def _pairs(runs: pd.DataFrame, a: tuple[str, bool], b: tuple[str, bool]) -> pd.Series:
+    """Per repeat, b's µs per switch over a's: runs of one repeat ran next to each other (``switch_runs``)."""
+    for col in ("kind", "pinned", "repeat", "us_per_switch"):
+        if col not in runs.columns:
+            raise ValueError(f"comparisons need the runs of switch_runs (no {col!r} column)")
 
-    Noise on a shared machine only ever slows a run down, so the best run of
-    each kind is compared: ratio = min(slower) / min(faster). The margin is
-    the larger of the two kinds' spreads (median / min - 1), at least 5 %.
-    outcome: True (ratio > 1 + margin), False (ratio < 1 / (1 + margin): the
-    other way round) or "inconclusive" (within the margin).
+    def side(kind: str, pinned: bool) -> pd.Series:
+        sel = runs[(runs["kind"] == kind) & (runs["pinned"] == pinned)]
+        return sel.groupby("repeat")["us_per_switch"].median()
+
+    return (side(*b) / side(*a)).dropna()
+
+
+def _decide(pairs: pd.Series) -> dict[str, Any]:
+    """True if at least two pairs in three favour the first side by more than ``PAIR_MARGIN``, False if at least
+    two in three favour the other, else "inconclusive"; ratio is the pairs' median, ``pair_min``/``pair_max``
+    their range. (Not "every pair": one run in ten on a shared machine is an outlier, and a rule that one
+    outlier can overturn flips between runs of the notebook.)"""
+    if pairs.empty:
+        return {"ratio": float("nan"), "pair_min": float("nan"), "pair_max": float("nan"), "pairs": 0,
+                "outcome": "inconclusive"}
+    n = len(pairs)
+    up, down = int((pairs > 1 + PAIR_MARGIN).sum()), int((pairs < 1 / (1 + PAIR_MARGIN)).sum())
+    outcome: bool | str = True if 3 * up >= 2 * n else False if 3 * down >= 2 * n else "inconclusive"
+    return {"ratio": float(pairs.median()), "pair_min": float(pairs.min()), "pair_max": float(pairs.max()),
+            "pairs": n, "outcome": outcome}
+
+
+def compare(runs: pd.DataFrame, faster: str, slower: str, *, pinned: bool = False) -> dict[str, Any]:
+    """Is ``faster`` faster than ``slower`` in most repeats (two in three at least)?
+
+    A shared machine has slow spells that last longer than one run, so each
+    repeat's two runs (made next to each other) are compared with each other:
+    pair ratio = µs of ``slower`` / µs of ``faster``. outcome: True if at least
+    two in three pair ratios are above 1 + ``PAIR_MARGIN``, False if as many
+    are below 1 / (1 + margin) (the other way round), else "inconclusive".
+    ``ratio`` is the median pair ratio.
     """
-    a, b = figure(summary, faster, pinned, "min_us"), figure(summary, slower, pinned, "min_us")
-    if math.isnan(a) or math.isnan(b):
-        return {"ratio": float("nan"), "margin": float("nan"), "outcome": "inconclusive"}
-    margin = max(0.05, _noise(summary, faster, pinned), _noise(summary, slower, pinned))
-    ratio = b / a
-    outcome: bool | str = True if ratio > 1 + margin else False if ratio < 1 / (1 + margin) else "inconclusive"
-    return {"ratio": ratio, "margin": margin, "outcome": outcome}
+    return _decide(_pairs(runs, (faster, pinned), (slower, pinned)))
 
 
 def cheapest(summary: pd.DataFrame, kinds: Iterable[str], pinned: bool = False) -> str:
@@ -244,18 +265,20 @@ def cheapest(summary: pd.DataFrame, kinds: Iterable[str], pinned: bool = False) 
     return str(sub.sort_values("median_us")["kind"].iloc[0])
 
 
-def pinning_effect(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per kind measured both ways: unpinned and pinned medians and best runs, ratio of the best runs
-    unpinned/pinned, and the margin (the larger spread, median / min - 1, at least 5 %)."""
+def pinning_effect(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per kind measured both ways: unpinned and pinned medians, and ``compare``'s pairs of one repeat's
+    unpinned and pinned runs (unpinned µs / pinned µs): ratio, pair_min, pair_max, outcome (True: pinning
+    made at least two pairs in three cheaper)."""
+    summary = summarize(runs)
     rows = []
-    for k in dict.fromkeys(summary["kind"]):
+    for k in dict.fromkeys(runs["kind"]):
         u, p = figure(summary, k, False), figure(summary, k, True)
         if math.isnan(u) or math.isnan(p):
             continue
-        margin = max(0.05, _noise(summary, k, False), _noise(summary, k, True))
+        d = _decide(_pairs(runs, (k, True), (k, False)))
         rows.append({"kind": k, "label": KINDS[k][0], "family": KINDS[k][1], "unpinned_us": u, "pinned_us": p,
-                     "unpinned_over_pinned": figure(summary, k, False, "min_us") / figure(summary, k, True, "min_us"),
-                     "margin": margin})
+                     "unpinned_over_pinned": d["ratio"], "pair_min": d["pair_min"], "pair_max": d["pair_max"],
+                     "outcome": d["outcome"]})
     return pd.DataFrame(rows)
 
 
