@@ -27,6 +27,23 @@ def final_states(text: str) -> str:
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
+def tidy_streams(outputs: list) -> list:
+    """Merge each run of consecutive stream outputs of one name (a progress bar sends one per redraw) and keep
+    only the final state of each stderr line."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            prev["text"] += out["text"]
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            out["text"] = final_states(out["text"])
+    return merged
+
+
 def execute(path: Path, timeout_s: int = 600) -> None:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -41,9 +58,8 @@ def execute(path: Path, timeout_s: int = 600) -> None:
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                out["text"] = final_states(out["text"])
+        if "outputs" in cell:
+            cell.outputs = tidy_streams(cell.outputs)
     nbformat.validate(nb)
     nbformat.write(nb, path)
     print(f"{path}: {len(nb.cells)} cells in {time.perf_counter() - t0:.1f} s", flush=True)

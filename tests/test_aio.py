@@ -301,3 +301,16 @@ def test_nested_demo_timeout_and_bad_timeout(monkeypatch):
 
 
 # -- the process pool ----------------------------------------------------------------------
+
+
+def test_style_ratios_compare_each_round_with_its_own_plain_run():
+    rows = [{"style": st, "run": r, "cpu_s": base * f}
+            for r, base in enumerate((0.1, 0.3, 0.1)) for st, f in
+            (("plain function", 1.0), ("coroutine", 1.05), ("coroutine, yields often", 1.5))]
+    out = aio.style_ratios(pd.DataFrame(rows))
+    # round 1 ran three times slower for every style; the ratios do not notice
+    assert out.loc["coroutine", "median_ratio"] == pytest.approx(1.05)
+    assert out.loc["coroutine", "same_speed"] and not out.loc["coroutine, yields often", "same_speed"]
+    assert out["plain_scatter"].iloc[0] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="same_work_both_styles"):
+        aio.style_ratios(pd.DataFrame({"style": ["x"]}))

@@ -82,3 +82,6 @@ def test_committed_progress_bars_keep_only_their_final_state():
     bar = "runs:   0%|  | 0/2\rruns:  50%|# | 1/2\rruns: 100%|##| 2/2\n"
     assert mod.final_states(bar) == "runs: 100%|##| 2/2\n"
     assert mod.final_states("a warning\nno bar here") == "a warning\nno bar here"
+    redraws = [{"output_type": "stream", "name": "stderr", "text": "\r" + t} for t in bar.split("\r") if t]
+    tidy = mod.tidy_streams([{"output_type": "stream", "name": "stdout", "text": "hello\n"}] + redraws)
+    assert tidy[1:] == [{"output_type": "stream", "name": "stderr", "text": "runs: 100%|##| 2/2\n"}]

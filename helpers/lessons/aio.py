@@ -535,6 +535,29 @@ async def same_work_both_styles(cpu_ms: float, *, repeats: int = 5, chunks: int 
     return pd.DataFrame(rows)
 
 
+SAME_SPEED = 0.2  # "the same speed": the median run-by-run ratio within 20 % of 1
+
+
+def style_ratios(same: pd.DataFrame) -> pd.DataFrame:
+    """Run by run, each style's CPU time over the plain function's of the same run (they ran back to back).
+
+    A machine's slow spell slows all three runs of one round, so the ratio of
+    a round is steadier than the ratio of two styles' best runs. One row per
+    coroutine style: median_ratio, min_ratio, max_ratio, same_speed (median
+    within ``SAME_SPEED`` of 1), and plain_scatter: how far the plain
+    function's own runs strayed ((max - min) / median), the machine's noise.
+    """
+    if not {"style", "run", "cpu_s"} <= set(same.columns):
+        raise ValueError("style_ratios needs the runs of same_work_both_styles")
+    per = same.pivot_table(index="run", columns="style", values="cpu_s")
+    plain = per.pop("plain function")
+    ratios = per.div(plain, axis=0)
+    out = pd.DataFrame({"median_ratio": ratios.median(), "min_ratio": ratios.min(), "max_ratio": ratios.max()})
+    out["same_speed"] = (out["median_ratio"] - 1).abs() <= SAME_SPEED
+    out["plain_scatter"] = float((plain.max() - plain.min()) / plain.median())
+    return out
+
+
 # -- exercise: is this coroutine cooperative? ------------------------------------
 
 async def check_cooperative(fn: Callable[[float], Awaitable[Any]], *, calls: int = 10, ms: float = 50.0) -> bool:

@@ -1,4 +1,4 @@
-"""07  The price of a switch and the price of a waiter.
+"""Notebook 07's experiments: the price of a switch and the price of a waiter.
 
 Every micro-benchmark runs in a fresh child process (``helpers.lessons.switch_probe``,
 through ``core.procs.run_child`` with a timeout), never in the notebook
