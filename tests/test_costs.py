@@ -2,18 +2,8 @@ import pandas as pd
 import psutil
 import pytest
 
+from helpers.core.procs import live_children
 from helpers.lessons import costs
-
-
-def live_children() -> set[int]:
-    out = set()
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def test_thread_cost_measures_a_fresh_interpreter():

@@ -4,37 +4,11 @@ import pickle
 import sys
 import time
 
-import psutil
 import pytest
 
 from helpers.core import workloads
 from helpers.lessons import pools
 from helpers.core.executors import BrokenProcessPool
-
-
-def children() -> list:
-    """Live (non-zombie) child processes of this test process."""
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-@pytest.fixture
-def no_leftovers():
-    before = {p.pid for p in children()}
-    yield
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        left = [p for p in children() if p.pid not in before]
-        if not left:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"processes left behind: {[p.cmdline() for p in left]}")
 
 
 @pytest.mark.parametrize(

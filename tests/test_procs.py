@@ -102,3 +102,18 @@ def test_open_file_limit_is_raised_within_the_hard_limit():
     if hard not in (-1,):
         soft2, hard2 = raise_open_file_limit(10**9)  # asks too much: capped, never raises
         assert hard2 == hard and soft2 <= max(hard, 65536)
+
+
+def test_live_children_sees_a_child_until_it_is_reaped():
+    import subprocess
+    import sys
+
+    from helpers.core.procs import live_children
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in live_children()
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert child.pid not in live_children()

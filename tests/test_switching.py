@@ -5,23 +5,12 @@ import subprocess
 import sys
 
 import pandas as pd
-import psutil
 import pytest
 
+from helpers.core.procs import live_children
 from helpers.lessons import switch_probe, switching
 
 TINY = 0.01  # seconds per timed run: enough to get a figure, far too short to trust one
-
-
-def live_children() -> set[int]:
-    out = set()
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out.add(p.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def test_the_names_repeated_in_the_lesson_module_match_the_probe():

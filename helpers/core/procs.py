@@ -239,6 +239,18 @@ def run_child_json(module: str, spec: dict | None = None, *, what: str, timeout_
     return json.loads(lines[-1])
 
 
+def live_children(pid: int | None = None) -> set[int]:
+    """The pids of the live (not zombie) descendants of ``pid`` (default: this process)."""
+    out = set()
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
 def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:]) or "(nothing)"
 
