@@ -84,6 +84,10 @@ def test_io_sweep_follows_rounds(slow_service):
     df = pools.io_sweep(slow_service.url("/io", ms=60), 4, [1, 4])
     assert list(df["workers"]) == [1, 4] and (df["errors"] == 0).all()
     assert df["run_s"].iloc[0] > 3 * df["run_s"].iloc[1]
+    twice = pools.io_sweep(slow_service.url("/io", ms=20), 2, [2], repeats=2)
+    assert twice["repeats"].tolist() == [2] and twice["run_s"].iloc[0] <= twice["run_s_median"].iloc[0]
+    with pytest.raises(ValueError):
+        pools.io_sweep(slow_service.url("/io", ms=20), 2, [2], repeats=0)
 
 
 def test_cpu_sweep_and_speedups(no_leftovers):

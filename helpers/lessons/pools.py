@@ -29,6 +29,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from helpers.core import checks, executors, timing, workloads
@@ -257,20 +258,28 @@ def run_requests(url: str, n: int, workers: int, *, timeout_s: float = 30.0) -> 
     return df
 
 
-def io_sweep(url: str, n: int, workers: Iterable[int], *, progress: Callable | None = None,
+def io_sweep(url: str, n: int, workers: Iterable[int], *, repeats: int = 1, progress: Callable | None = None,
              timeout_s: float = 30.0) -> pd.DataFrame:
-    """``run_requests(url, n, w)`` for each pool size ``w``; one row per pool size.
+    """``run_requests(url, n, w)`` for each pool size ``w``, ``repeats`` times; one row per pool size.
 
-    Columns: workers, n, run_s (first submit to last answer), errors.
+    Columns: workers, n, run_s (first submit to last answer, the fastest of
+    the repeats: a busy machine only ever slows a batch down), run_s_median,
+    repeats, errors (over all repeats). The repeats of one size run one after
+    another, the sizes in the order given.
     """
     ws = [executors.check_workers(w) for w in workers]
     if not ws:
         raise ValueError("workers must list at least one pool size")
+    repeats = _check_pos_int(repeats, "repeats")
     rows = []
     for w in (progress(ws) if progress else ws):
-        df = run_requests(url, n, w, timeout_s=timeout_s)
-        rows.append({"workers": w, "n": n, "run_s": float(df["t_done"].max()),
-                     "errors": int(df["error"].notna().sum())})
+        times, errors = [], 0
+        for _ in range(repeats):
+            df = run_requests(url, n, w, timeout_s=timeout_s)
+            times.append(float(df["t_done"].max()))
+            errors += int(df["error"].notna().sum())
+        rows.append({"workers": w, "n": n, "run_s": min(times), "run_s_median": float(np.median(times)),
+                     "repeats": repeats, "errors": errors})
     out = pd.DataFrame(rows)
     out.attrs.update({"pool": "thread", "http_client": "requests, one Session per worker thread"})
     return out
