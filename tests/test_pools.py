@@ -1,4 +1,3 @@
-import concurrent.futures as cf
 import os
 import pickle
 import sys
