@@ -91,3 +91,19 @@ def test_results_round_trip(tmp_path, monkeypatch):
         results.save(df, "../escape")
     with pytest.raises(FileNotFoundError, match="run the notebook"):
         results.load("missing")
+
+
+def test_diagram_pieces_draw_and_refuse_unknown_kinds():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from helpers.core import diagrams
+
+    ax = diagrams.canvas(6, 3, title="t")
+    diagrams.box(ax, 0.2, 0.2, 2, 1, "master", kind="process")
+    diagrams.arrow(ax, (2.2, 0.7), (4, 0.7), "accept()")
+    diagrams.label(ax, 4.2, 0.7, "note")
+    assert len(ax.patches) == 2 and len(ax.texts) == 3
+    with pytest.raises(ValueError, match="kind must be one of"):
+        diagrams.box(ax, 0, 0, 1, 1, kind="blob")
+    plt.close("all")

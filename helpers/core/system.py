@@ -158,3 +158,77 @@ def problems() -> list[str]:
     if missing:
         out.append(f"Missing packages: {', '.join(missing)} (run `make setup`).")
     return out
+
+
+# --- the CPU an experiment really got -------------------------------------------------------
+# "The machine was busy" is measured, not guessed: over a window, the CPU time used by this
+# process and everything it started (live descendants, and the ones already reaped, through
+# the OS's children counters) against the machine's total busy time from the kernel's counters
+# (psutil.cpu_times: /proc/stat on Linux; steal time counts as taken by others).
+
+_BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal", "guest_nice")
+
+
+def _machine_busy_s() -> float:
+    t = psutil.cpu_times()
+    return sum(getattr(t, f, 0.0) for f in _BUSY_FIELDS)  # Linux counts guest time inside user
+
+
+def _own_tree_cpu_s() -> float:
+    """CPU seconds used so far by this process, its reaped children and its live descendants."""
+    me = os.times()
+    total = me.user + me.system + me.children_user + me.children_system
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()  # its own time, and its reaped children's (live ones are listed too)
+            total += t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return total
+
+
+class CpuWindow:
+    """``with system.CpuWindow() as w: ...`` then ``w.ours_cores``, ``w.others_cores``, ``w.free_cores``.
+
+    ``ours_cores`` is the CPU this process tree used per second of wall time (2.0 = two cores
+    busy all along), ``others_cores`` what every other program used, ``free_cores`` what was left
+    for the experiment: the usable cores minus the others' share. ``busy`` is True when other
+    programs took more than ``BUSY_CORES`` of a core on average. A descendant that exits and is
+    reaped by a process that itself exits unreaped inside the window is not counted as ours (the
+    OS keeps no record of it); the course's servers and load generators are all reaped.
+    """
+
+    BUSY_CORES = 0.25
+
+    def __enter__(self) -> "CpuWindow":
+        import time
+
+        self._clock = time.perf_counter
+        self.cores = usable_cores()
+        self._t0, self._m0, self._o0 = self._clock(), _machine_busy_s(), _own_tree_cpu_s()
+        self._s0 = getattr(psutil.cpu_times(), "steal", 0.0)
+        self.wall_s = self.ours_cores = self.others_cores = self.free_cores = self.steal_cores = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall_s = max(self._clock() - self._t0, 1e-9)
+        ours = max(_own_tree_cpu_s() - self._o0, 0.0)
+        machine = max(_machine_busy_s() - self._m0, 0.0)
+        self.ours_cores = ours / self.wall_s
+        # machine CPUs may exceed our affinity; others are counted on the whole machine
+        self.others_cores = max(machine - ours, 0.0) / self.wall_s
+        self.free_cores = max(self.cores - self.others_cores, 0.0)
+        self.steal_cores = max(getattr(psutil.cpu_times(), "steal", 0.0) - self._s0, 0.0) / self.wall_s
+
+    @property
+    def busy(self) -> bool:
+        return self.others_cores is not None and self.others_cores > self.BUSY_CORES
+
+    def summary(self) -> str:
+        return (f"this experiment used {self.ours_cores:.2f} cores on average over {self.wall_s:.1f} s; "
+                f"other programs used {self.others_cores:.2f} (of which the virtual machine's host took "
+                f"{self.steal_cores:.2f}), leaving {self.free_cores:.2f} of {self.cores}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"wall_s": self.wall_s, "ours_cores": self.ours_cores, "others_cores": self.others_cores,
+                "free_cores": self.free_cores, "steal_cores": self.steal_cores, "cores": self.cores}
