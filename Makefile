@@ -53,14 +53,14 @@ lab: setup
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
-	COURSE_MODE=quick $(BIN)/python -m pytest tests $(NB) --nbval \
+	COURSE_MODE=quick COURSE_PROGRESS=off $(BIN)/python -m pytest tests $(NB) --nbval \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=240 -q -rfEs
 
 test-browser: setup
 	$(BIN)/python scripts/browser_run_all.py
 
 outputs: setup
-	COURSE_MODE=full $(BIN)/python scripts/execute_notebooks.py $(NB)
+	COURSE_MODE=full COURSE_PROGRESS=off $(BIN)/python scripts/execute_notebooks.py $(NB)
 
 bench: setup
 	$(BIN)/python scripts/bench_harness.py

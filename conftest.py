@@ -8,6 +8,7 @@ Everything a notebook concludes is printed to stdout or shown as a result.
 import os
 
 os.environ.setdefault("COURSE_MODE", "quick")
+os.environ.setdefault("COURSE_PROGRESS", "off")  # no bars in the notebooks' outputs (see helpers/core/progress.py)
 
 try:
     from nbval.plugin import IPyNbCell

@@ -8,11 +8,13 @@ stops with a clear message and leaves the file untouched. Volatile metadata
 (timings, widget state) is not written, and a progress bar keeps only its
 final state: tqdm redraws its line with carriage returns, which JupyterLab
 folds into one line but a static render (GitHub, nbviewer) may show as one
-line per update.
+line per update. Progress bars are switched off for these runs
+(``COURSE_PROGRESS=off``, unless set otherwise): the saved outputs hold none.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,6 +68,7 @@ def execute(path: Path, timeout_s: int = 600) -> None:
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("COURSE_PROGRESS", "off")  # inherited by each notebook's kernel
     if not argv:
         print(__doc__)
         return 2

@@ -1,5 +1,6 @@
 """The project's own files agree with each other."""
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -85,3 +86,18 @@ def test_committed_progress_bars_keep_only_their_final_state():
     redraws = [{"output_type": "stream", "name": "stderr", "text": "\r" + t} for t in bar.split("\r") if t]
     tidy = mod.tidy_streams([{"output_type": "stream", "name": "stdout", "text": "hello\n"}] + redraws)
     assert tidy[1:] == [{"output_type": "stream", "name": "stderr", "text": "runs: 100%|##| 2/2\n"}]
+
+
+def test_committed_notebooks_hold_no_progress_bars():
+    """make outputs runs with COURSE_PROGRESS=off: a bar in a saved output is only noise in a static render."""
+    import re
+
+    bar = re.compile(r"\d+%\|")
+    found = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                if bar.search(text) or "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+                    found.append(f"{path.name} cell {i}")
+    assert not found, f"progress bars saved in: {found} (re-run `make outputs`)"

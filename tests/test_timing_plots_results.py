@@ -107,3 +107,20 @@ def test_diagram_pieces_draw_and_refuse_unknown_kinds():
     with pytest.raises(ValueError, match="kind must be one of"):
         diagrams.box(ax, 0, 0, 1, 1, kind="blob")
     plt.close("all")
+
+
+def test_progress_modes(monkeypatch):
+    import pytest
+
+    from helpers.core import progress
+
+    monkeypatch.setenv("COURSE_PROGRESS", "off")
+    assert progress.kind() == "off"
+    assert list(progress.bar(range(3), desc="x")) == [0, 1, 2]  # a disabled bar still iterates
+    monkeypatch.setenv("COURSE_PROGRESS", "text")
+    assert progress.kind() == "text"
+    monkeypatch.setenv("COURSE_PROGRESS", "auto")
+    assert progress.kind() == "text"  # not in a Jupyter kernel here
+    monkeypatch.setenv("COURSE_PROGRESS", "widgets")
+    with pytest.raises(ValueError, match="COURSE_PROGRESS must be one of"):
+        progress.bar(range(2))
