@@ -196,7 +196,7 @@ def test_patch_prediction_feedback(capsys):
     assert greenlets.check_patch_prediction(None, off="socket") is None
     assert "No answer yet" in capsys.readouterr().out
     assert greenlets.check_patch_prediction(1, off="time", n=6, ms=200) is True  # long enough that start-up is not a latency
-    assert "Correct" in capsys.readouterr().out
+    assert "Right" in capsys.readouterr().out
     assert greenlets.check_patch_prediction(1, off="socket", n=6, ms=200) is False
     out = capsys.readouterr().out
     assert "Not yet" in out and "Hint" in out and "socket=False" in out

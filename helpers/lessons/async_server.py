@@ -709,7 +709,7 @@ def hybrid_answer(*, total_ms: float, clients: int, cores: int, s: float = 0.5) 
 def check_hybrid_prediction(answer: float | None, *, total_ms: float, clients: int, cores: int,
                             s: float = 0.5) -> bool | None:
     """Exercise 1: is ``answer`` (requests/s) the hybrid's model throughput at CPU share ``s``? (within 15 %)"""
-    return exercises.check(answer, hybrid_answer(total_ms=total_ms, clients=clients, cores=cores, s=s),
+    return exercises.compare(answer, hybrid_answer(total_ms=total_ms, clients=clients, cores=cores, s=s),
                            tolerance=0.15, unit="requests/s")
 
 
@@ -730,7 +730,7 @@ POOL_EXERCISE = {"rate_rps": 300.0, "hold_ms": 40.0}
 def check_pool_size(answer: int | None) -> bool | None:
     """Exercise 2: the smallest /db pool for 300 requests/s with 40 ms holds, from one async process."""
     expected = pool_size_needed(POOL_EXERCISE["rate_rps"], POOL_EXERCISE["hold_ms"] / 1000)
-    return exercises.check(answer, expected, tolerance=0.0, unit="connections")
+    return exercises.compare(answer, expected, tolerance=0.0, unit="connections")
 
 
 CROSSOVER_EXERCISE = {"clients": 64, "workers": 8}
@@ -740,4 +740,4 @@ def check_crossover(answer: float | None, *, cores: int) -> bool | None:
     """Exercise 3: the CPU share where one async process stops beating 8 sync workers under 64 clients."""
     expected = model_crossover(clients=CROSSOVER_EXERCISE["clients"], workers=CROSSOVER_EXERCISE["workers"],
                                cores=cores)
-    return exercises.check(answer, expected, tolerance=0.15, unit="")
+    return exercises.compare(answer, expected, tolerance=0.15, unit="")

@@ -515,14 +515,14 @@ def check_patch_prediction(answer: float | None, *, off: str, n: int = 10, ms: f
     n = checks.count("n", n, MAX_FETCH)
     ms = checks.number("ms", ms, low=0, high=10_000, allow_low=False)
     if answer is None:
-        return exercises.check(None, 1.0)
+        return exercises.compare(None, 1.0)
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         raise TypeError(f"your answer should be a number of latencies, not {type(answer).__name__}")
     with servers.SlowService(key="nb06-exercise") as svc:
         df = fetch_gevent(svc.url("/io", ms=ms), n, off=(off,))
     expected = df.attrs["wall_s"] / (ms / 1000)
     print(f"measured: {n} fetches under patch_all({off}=False) took {expected:.2f} latencies")
-    ok = exercises.check(answer, expected, tolerance=0.35, unit="latencies")
+    ok = exercises.compare(answer, expected, tolerance=0.35, unit="latencies")
     if not ok:
         print(_HINTS[off])
     return ok
@@ -537,7 +537,7 @@ def expected_memory_mb(cost: pd.DataFrame, count: int) -> float:
 def check_memory_prediction(answer: float | None, cost: pd.DataFrame, count: int) -> bool | None:
     """Self-check: MB that ``count`` more parked greenlets (or threads, by ``cost``) take, from the measured slope."""
     expected = expected_memory_mb(cost, count)
-    ok = exercises.check(answer, expected, tolerance=0.25, unit="MB")
+    ok = exercises.compare(answer, expected, tolerance=0.25, unit="MB")
     if ok is False:
         print("Hint: multiply the slope (KiB each, printed in section 7) by the count, and divide by 1024.")
     return ok

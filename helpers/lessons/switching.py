@@ -830,7 +830,7 @@ def expected(name: str, figs: dict[str, float]) -> float:
 def check_answer(name: str, answer: float | None, figs: dict[str, float], *, tolerance: float = 0.15) -> bool | None:
     """Check the learner's ``answer`` to exercise ``name`` against this run's figures; print a hint if wrong."""
     unit, hint = EXERCISES[checks.choice("exercise", name, tuple(EXERCISES))]
-    ok = exercises.check(answer, expected(name, figs), tolerance=tolerance, unit=unit if name != "07-switch-share" else "")
+    ok = exercises.compare(answer, expected(name, figs), tolerance=tolerance, unit=unit if name != "07-switch-share" else "")
     if ok is False:
         print(f"Hint: {hint}")
     return ok
