@@ -34,8 +34,9 @@ check-python:
 setup: $(STAMP)
 
 # JupyterLab's settings for the course (no "Jupyter news" pop-up, no update check: the course is
-# offline) go in the venv's own overrides.json, so a learner's settings elsewhere are untouched.
-$(STAMP): pyproject.toml requirements.lock scripts/jupyterlab-overrides.json
+# offline) go in the venv's own overrides.json, so a learner's settings elsewhere are untouched;
+# the kernels' config (a NameError from a cell run out of order says what to do) in its etc/ipython.
+$(STAMP): pyproject.toml requirements.lock scripts/jupyterlab-overrides.json scripts/ipython_kernel_config.py
 	@$(MAKE) --no-print-directory check-python
 	@test -f $(STAMP) || echo "First-time install into $(VENV): about a minute (later runs skip it)."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,8 @@ $(STAMP): pyproject.toml requirements.lock scripts/jupyterlab-overrides.json
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp scripts/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@mkdir -p $(VENV)/etc/ipython
+	@cp scripts/ipython_kernel_config.py $(VENV)/etc/ipython/ipython_kernel_config.py
 	@touch $(STAMP)
 
 lab: setup

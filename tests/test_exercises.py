@@ -91,3 +91,14 @@ def test_tryouts_run_on_real_servers(capsys, no_leftovers):
     assert "without quotes" in capsys.readouterr().out
     with pytest.raises(KeyError, match="no real-server run"):
         tryouts.run("01-simul-boards", 12)
+
+
+def test_a_cell_run_out_of_order_says_what_to_do():
+    from helpers.core import kernel_hints
+
+    root = Path(__file__).resolve().parent.parent
+    e = kernel_hints.explain(NameError("name 'svc' is not defined"))
+    assert str(e).startswith("name 'svc' is not defined: ") and "Run All Above Selected Cell" in str(e)
+    assert str(kernel_hints.explain(e)).count("Run All Above") == 1  # once, even if re-raised
+    assert "helpers.core.kernel_hints" in (root / "scripts" / "ipython_kernel_config.py").read_text()
+    assert "etc/ipython/ipython_kernel_config.py" in (root / "Makefile").read_text()

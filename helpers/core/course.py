@@ -26,26 +26,42 @@ def notebooks(folder: Path = NOTEBOOKS) -> pd.DataFrame:
              for line in "".join(c["source"]).splitlines() if line.startswith("# ")),
             path.stem,
         )
-        claims = nb.get("metadata", {}).get("course", {}).get("claims", [])
-        rows.append({"file": path.name, "title": title, "claims": ", ".join(claims)})
-    return pd.DataFrame(rows, columns=["file", "title", "claims"])
+        meta = nb.get("metadata", {}).get("course", {})
+        rows.append({"file": path.name, "title": title, "claims": ", ".join(meta.get("claims", [])),
+                     "touches": ", ".join(meta.get("touches", []))})
+    return pd.DataFrame(rows, columns=["file", "title", "claims", "touches"])
+
+
+def course_map() -> pd.DataFrame:
+    """The notebooks with the claims each *tests* (a verdict decides them) and only *touches*."""
+    return notebooks().rename(columns={"claims": "claims tested (verdicts)", "touches": "claims touched (no verdict)"})
 
 
 def claims() -> pd.DataFrame:
     """The essay's claims C1-C16 as questions, with the notebooks that test each."""
     df = pd.read_csv(DATA / "claims.csv")
     nbs = notebooks()
-    tested = {cid: [] for cid in df["id"]}
-    for _, row in nbs.iterrows():
-        for cid in filter(None, (c.strip() for c in row["claims"].split(","))):
-            tested.setdefault(cid, []).append(row["file"][:2])
-    df["tested_in"] = [", ".join(tested.get(cid, [])) or "(coming)" for cid in df["id"]]
+    for col, key in (("tested_in", "claims"), ("touched_in", "touches")):
+        found: dict[str, list[str]] = {cid: [] for cid in df["id"]}
+        for _, row in nbs.iterrows():
+            for cid in filter(None, (c.strip() for c in row[key].split(","))):
+                found.setdefault(cid, []).append(row["file"][:2])
+        df[col] = [", ".join(found.get(cid, [])) or ("(coming)" if col == "tested_in" else "")
+                   for cid in df["id"]]
     return df
 
 
 def published() -> pd.DataFrame:
     """Figures other people published on other machines (see CLAIMS.md), to set beside ours."""
     return pd.read_csv(DATA / "published_figures.csv")
+
+
+def published_markdown() -> str:
+    """The published figures as a Markdown table: every source whole, linked to where it was published."""
+    df = published()
+    df["source"] = [f"[{s}]({u})" if isinstance(u, str) and u else s for s, u in zip(df["source"], df["url"])]
+    df["year"] = df["year"].map(lambda y: "" if pd.isna(y) else f"{int(y)}")
+    return markdown_table(df[["source", "year", "setup", "measure", "value", "unit", "claims"]])
 
 
 def markdown_table(df: pd.DataFrame) -> str:
