@@ -82,3 +82,114 @@ def simul_time(boards: int, move_pairs: int, master_move_s: float, opponent_move
     if mode == "async":
         return max(b * p * m + o, (b - 1) * m + p * (m + o))
     raise ValueError(f"mode must be 'sync' or 'async', got {mode!r}")
+
+
+# Queueing under random arrivals (issue 12) --------------------------------------------------
+# Poisson arrivals at ``rate_rps``, ``servers`` identical servers, mean service time ``service_s``.
+# Utilisation rho = rate_rps * service_s / servers must be < 1 (otherwise the queue grows without bound).
+
+
+def _queue_args(rate_rps, service_s, servers) -> tuple[float, float, int, float]:
+    lam = _nonneg("rate_rps", rate_rps)
+    s = _nonneg("service_s", service_s)
+    c = _pos_int("servers", servers)
+    if lam == 0 or s == 0:
+        raise ValueError("rate_rps and service_s must both be > 0")
+    rho = lam * s / c
+    if rho >= 1:
+        raise ValueError(f"utilisation rate_rps * service_s / servers = {rho:.3g} must be < 1 "
+                         "(at or above 1 the queue grows without bound)")
+    return lam, s, c, rho
+
+
+def erlang_c(rate_rps: float, service_s: float, servers: int) -> float:
+    """M/M/c: probability that an arriving request has to wait (Erlang C formula).
+
+    With offered load a = rate_rps * service_s and c servers:
+    C = (a^c / c! * c / (c - a)) / (sum_{k<c} a^k / k! + a^c / c! * c / (c - a)).
+    Computed with the stable recursion of Erlang B (B_0 = 1, B_k = a B / (k + a B)),
+    then C = B / (1 - rho (1 - B)).
+    """
+    lam, s, c, rho = _queue_args(rate_rps, service_s, servers)
+    a, b = lam * s, 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b / (1.0 - rho * (1.0 - b))
+
+
+def mmc(rate_rps: float, service_s: float, servers: int) -> dict[str, float]:
+    """M/M/c (exponential service, mean ``service_s``): rho, p_wait, mean wait and mean response.
+
+    Mean wait in the queue Wq = C / (c mu - lambda), mu = 1 / service_s;
+    mean response W = Wq + service_s. For c = 1: W = 1 / (mu - lambda).
+    """
+    lam, s, c, rho = _queue_args(rate_rps, service_s, servers)
+    pw = erlang_c(lam, s, c)
+    wq = pw / (c / s - lam)
+    return {"rho": rho, "p_wait": pw, "wait_s": wq, "response_s": wq + s}
+
+
+def _tail_mmc(t: float, lam: float, s: float, c: int, pw: float) -> float:
+    """P(response > t) for M/M/c: the wait is 0 with 1 - C, else Exp(theta = c mu - lambda); plus Exp(mu) service."""
+    mu, theta = 1.0 / s, c / s - lam
+    if abs(theta - mu) < 1e-12 * mu:
+        both = (1.0 + mu * t) * math.exp(-mu * t)
+    else:
+        both = (mu * math.exp(-theta * t) - theta * math.exp(-mu * t)) / (mu - theta)
+    return (1.0 - pw) * math.exp(-mu * t) + pw * both
+
+
+def mmc_response_quantile(rate_rps: float, service_s: float, servers: int, q: float) -> float:
+    """M/M/c: the ``q`` quantile (0 < q < 1) of the response time (wait + service), exact, by bisection.
+
+    For c = 1 the response time is Exp(mu - lambda), so the quantile is -ln(1 - q) / (mu - lambda).
+    """
+    lam, s, c, _ = _queue_args(rate_rps, service_s, servers)
+    q = _quantile_arg(q)
+    pw = erlang_c(lam, s, c)
+    lo, hi = 0.0, s
+    while _tail_mmc(hi, lam, s, c, pw) > 1.0 - q:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _tail_mmc(mid, lam, s, c, pw) > 1.0 - q:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _quantile_arg(q) -> float:
+    if isinstance(q, bool) or not isinstance(q, (int, float, np.floating)) or not (0 < q < 1):
+        raise ValueError(f"q must be a number strictly between 0 and 1, got {q!r}")
+    return float(q)
+
+
+def mdc(rate_rps: float, service_s: float, servers: int) -> dict[str, float]:
+    """M/D/c (fixed service time ``service_s``), Allen-Cunneen approximation.
+
+    Wq(M/G/c) ~ Wq(M/M/c) * (ca^2 + cs^2) / 2 with ca^2 = 1 (Poisson) and cs^2 = 0
+    (fixed service): half the M/M/c wait. For c = 1 this is exact
+    (Pollaczek-Khinchine: Wq = rho * service_s / (2 (1 - rho))); for c > 1 it is an
+    approximation (slightly pessimistic at low load). p_wait is the M/M/c Erlang C value.
+    """
+    m = mmc(rate_rps, service_s, servers)
+    wq = 0.5 * m["wait_s"]
+    return {"rho": m["rho"], "p_wait": m["p_wait"], "wait_s": wq, "response_s": wq + service_s}
+
+
+def mdc_response_quantile(rate_rps: float, service_s: float, servers: int, q: float) -> float:
+    """M/D/c: approximate ``q`` quantile of the response time.
+
+    Stated approximation: a request waits with probability C (Erlang C), and a
+    waiting request's wait is exponential with the Allen-Cunneen mean
+    (``mdc(...)["wait_s"] / C``); the service adds exactly ``service_s``.
+    So the quantile is service_s + max(0, ln(C / (1 - q)) * Wq / C).
+    Good enough to draw the hockey stick; not exact (the true M/D/1 wait is not exponential).
+    """
+    q = _quantile_arg(q)
+    m = mdc(rate_rps, service_s, servers)
+    pw, wq = m["p_wait"], m["wait_s"]
+    if pw <= 1.0 - q or wq == 0:
+        return float(service_s)
+    return float(service_s) + math.log(pw / (1.0 - q)) * wq / pw
