@@ -40,7 +40,9 @@ def test_outcomes_and_several_claims(book, capsys):
 def test_check_decides_no_claim(book, capsys):
     book.check("the generator was faster than the server", False, figure=3.0, unit="x")
     rec = book.records[-1]
-    assert capsys.readouterr().out == "Check: the generator was faster than the server\n"
+    assert capsys.readouterr().out == "Check FAILED: the generator was faster than the server\n"
+    book.check("it ran", True)
+    assert capsys.readouterr().out == "Check: it ran\n"
     assert rec["kind"] == "check" and rec["claims"] == [] and rec["outcome"] == "failed"
 
 

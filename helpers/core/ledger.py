@@ -137,11 +137,12 @@ class Ledger:
         print(f"Verdict ({', '.join(ids)}): {rec['text']}")
 
     def check(self, text: str, passed: bool, *, figure: Any = None, unit: str = "") -> None:
-        """Print ``Check: text`` and record it: a test of the experiment itself, deciding no claim."""
+        """Print ``Check: text`` (``Check FAILED: text`` when it did not pass) and record it: a test of
+        the experiment itself, deciding no claim. Write ``text`` as what was expected."""
         if not isinstance(passed, (bool, np.bool_)):
             raise TypeError(f"passed must be a bool, not {type(passed).__name__}")
         rec = self._record("check", [], "passed" if bool(passed) else "failed", text, figure, unit)
-        print(f"Check: {rec['text']}")
+        print(f"Check{'' if passed else ' FAILED'}: {rec['text']}")
 
     def table(self) -> pd.DataFrame:
         """This run's records as a DataFrame."""
