@@ -8,8 +8,12 @@ playwright-core (the driver only, no browser download) into .venv/browser-test,
 starts JupyterLab on a free loopback port in quick mode over a temporary copy
 of the notebooks (so nothing it runs is saved over the committed ones), clicks
 Run All in each notebook through JupyterLab's own command, and fails unless
-every code cell got an execution count and the only errors are the taught
-ones (cells tagged raises-exception).
+every code cell got an execution count, the only errors are the taught
+ones (cells tagged raises-exception), the reference-run note shows at the top,
+and no progress bar came out as text on stderr (the pink box a newcomer took
+for an error; in JupyterLab bars are tqdm's notebook widget). With
+SHOTS=/some/dir it saves screenshots of each notebook: its top, a cell with a
+progress bar and the first exercise cell.
 """
 
 from __future__ import annotations
@@ -75,10 +79,13 @@ def main(argv: list[str]) -> int:
     for line in out.stdout.splitlines():
         r = json.loads(line)
         expected = taught_errors(by_name[r["notebook"]])
-        ok = r["done"] == r["total"] and r["errors"] == expected and r["status"] == "idle"
+        ok = (r["done"] == r["total"] and r["errors"] == expected and r["status"] == "idle"
+              and r["note"] and r["textBars"] == 0)
         failed += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {r['notebook']}: {r['done']}/{r['total']} code cells ran, "
-              f"{r['errors']} error outputs ({expected} taught), {r['seconds']:.0f} s"
+              f"{r['errors']} error outputs ({expected} taught), {r['seconds']:.0f} s; reference-run note "
+              f"{'shown' if r['note'] else 'MISSING'}; {r['widgets']} progress widgets, {r['stderr']} stderr "
+              f"outputs ({r['textBars']} text progress bars)"
               + (" - stalled: no cell finished for a minute" if r.get("stalled") else ""))
     print(f"{len(notebooks) - failed} passed, {failed} failed")
     return 1 if failed else 0

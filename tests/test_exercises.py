@@ -83,11 +83,12 @@ def test_exercise_cells_do_not_hold_their_answers():
 def test_tryouts_run_on_real_servers(capsys, no_leftovers):
     from helpers.lessons import tryouts
 
-    df = tryouts.run("00-batch", 0.2)
+    df = tryouts.measure("00-batch", 0.2)
+    assert tryouts.run("00-batch", 0.2) is None  # a cell ending in it shows only the sentence
     out = capsys.readouterr().out
     assert len(df) == 8 and "measured on the real servers: the batch took" in out and "the model: 0.2 s" in out
-    assert tryouts.run("03-threads", None) is None  # the server is built with your number: none, no run
-    assert tryouts.run("03-threads", "four") is None
+    assert tryouts.measure("03-threads", None) is None  # the server is built with your number: none, no run
+    assert tryouts.measure("03-threads", "four") is None
     assert "without quotes" in capsys.readouterr().out
     with pytest.raises(KeyError, match="no real-server run"):
         tryouts.run("01-simul-boards", 12)

@@ -40,8 +40,16 @@ def _answer_number(exercise_id: str, answer: Any) -> float | None:
     return float(answer)
 
 
-def run(exercise_id: str, answer: Any = None) -> pd.DataFrame | None:
-    """Run exercise ``exercise_id``'s situation on real servers; print measured beside ``answer``."""
+def run(exercise_id: str, answer: Any = None) -> None:
+    """Run exercise ``exercise_id``'s situation on real servers; print measured beside ``answer``.
+
+    Returns nothing, so a cell ending in it shows only the sentence; ``measure`` returns the records.
+    """
+    measure(exercise_id, answer)
+
+
+def measure(exercise_id: str, answer: Any = None) -> pd.DataFrame | None:
+    """``run``, returning the request records (None when nothing was run)."""
     if exercise_id not in RUNNABLE:
         raise KeyError(f"no real-server run for {exercise_id!r}; these have one: {', '.join(RUNNABLE)}")
     value = _answer_number(exercise_id, answer)
