@@ -134,3 +134,22 @@ def test_no_cell_relies_on_a_trailing_semicolon(path):
     nb = nbformat.read(path, as_version=4)
     for i, c in enumerate(code_cells(nb)):
         assert not c.source.rstrip().endswith(";"), f"code cell {i} ends with ';': assign the value instead (_ = ...)"
+
+
+def _verdict_claims(nb) -> set[str]:
+    """The claims a notebook's cells pass to book.verdict (one id or a list of ids)."""
+    found: set[str] = set()
+    for c in code_cells(nb):
+        for arg in re.findall(r"book\.verdict\(\s*(\[[^\]]*\]|\"C\d+\")", c.source):
+            found.update(re.findall(r"C\d+", arg))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_claims_metadata_says_what_the_verdicts_test(path):
+    """metadata course.claims lists exactly the claims a verdict decides; course.touches the rest it discusses."""
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata.get("course", {})
+    tested, touched = set(meta.get("claims", [])), set(meta.get("touches", []))
+    assert tested == _verdict_claims(nb), f"claims {sorted(tested)} vs verdicts {sorted(_verdict_claims(nb))}"
+    assert not tested & touched, f"a claim both tested and only touched: {sorted(tested & touched)}"
