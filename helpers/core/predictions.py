@@ -27,7 +27,7 @@ __all__ = ["line", "show", "choice_line", "show_choice"]
 
 
 def _fmt(x: float, unit: str) -> str:
-    u = f" {unit}" if unit else ""
+    u = unit if unit in ("", "x", "%") else f" {unit}"
     if x == 0 or 0.01 <= abs(x) < 1e6:
         return f"{x:.3g}{u}" if abs(x) < 100 else f"{x:,.0f}{u}"
     return f"{x:.3g}{u}"
