@@ -11,12 +11,11 @@ differ from the most common outcome.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections import Counter
 
 os.environ.setdefault("COURSE_MODE", "quick")
 
+from _flips import cli, report  # noqa: E402  (scripts/ is on the path when run as a script)
 from helpers.core import system  # noqa: E402
 from helpers.lessons import sync_workers  # noqa: E402
 
@@ -35,11 +34,8 @@ def main(n: int = 20) -> int:
         print(f"run {k + 1:2d}: {key:28s} gain {d['gain']:.2f}x  beyond {d['beyond']:.2f}x  "
               f"threads {d['threads']:.2f}x  free cores {w.free_cores:.2f}  ({time.perf_counter() - t0:.0f} s)",
               flush=True)
-    counts = Counter(outcomes)
-    common, n_common = counts.most_common(1)[0]
-    print(f"outcomes: {dict(counts)}; flips (runs not '{common}'): {n - n_common} of {n}")
-    return 0
+    return report(outcomes)
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))
+    cli(main, 20)
