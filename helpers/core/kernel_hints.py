@@ -31,8 +31,11 @@ def _handler(shell, etype, value, tb, tb_offset=None):
 
 
 def load_ipython_extension(ipython) -> None:
+    """IPython calls this on ``%load_ext helpers.core.kernel_hints`` (or from the kernel config): a
+    NameError then says to run the cells above first."""
     ipython.set_custom_exc((NameError,), _handler)
 
 
 def unload_ipython_extension(ipython) -> None:
+    """Undo ``load_ipython_extension``: NameErrors are shown as IPython shows them by default."""
     ipython.set_custom_exc((), None)
