@@ -235,12 +235,77 @@ def test_database_bad_arguments():
 
 # -- same work, both styles -------------------------------------------------------------
 
-def test_same_work_same_checksum_and_rows():
-    df = run(aio.same_work_both_styles(5, repeats=2, chunks=10))
-    assert len(df) == 6 and df["checksum"].nunique() == 1
+def test_same_work_yields_same_checksum_and_rows():
+    df = run(aio.same_work_yields(5, yields=(10, 100), repeats=2))
+    assert len(df) == 10 and df["checksum"].nunique() == 1
     n = workloads.iterations_for(5)
     assert df["checksum"].iloc[0] == workloads.spin(n)
-    assert set(df["style"]) == {"plain function", "coroutine", "coroutine, yields often"}
+    assert list(df.drop_duplicates("style")["style"]) == ["plain function", "plain function, again", "coroutine",
+                                                          "coroutine, 10 yields", "coroutine, 100 yields"]
+    assert df.groupby("style")["yields"].first().to_dict()["coroutine, 100 yields"] == 100
+    assert list(df[df["run"] == 1]["style"])[0] == "plain function, again"  # the order rotates round by round
+
+
+def test_loop_trip_cost_is_microseconds():
+    us = run(aio.loop_trip_cost_us(trips=2000, repeats=3))
+    assert 0.05 < us < 200
+    with pytest.raises(ValueError):
+        run(aio.loop_trip_cost_us(trips=0))
+
+
+def _yield_runs(extra_per_yield_us, coroutine_extra_ms=(0.0, 0.5, -0.5), plain_ms=(100.0, 100.8, 100.2)):
+    rows = []
+    for r, (p, c) in enumerate(zip(plain_ms, coroutine_extra_ms)):
+        rows.append({"style": "plain function", "yields": 0, "run": r, "cpu_s": p / 1000})
+        rows.append({"style": "coroutine", "yields": 0, "run": r, "cpu_s": (p + c) / 1000})
+        for k in (100, 10_000):
+            rows.append({"style": f"coroutine, {k:,} yields", "yields": k, "run": r,
+                         "cpu_s": (p + k * extra_per_yield_us / 1000) / 1000})
+    return pd.DataFrame(rows)
+
+
+def test_yield_overhead_pairs_rounds_and_judges_against_the_spread():
+    over = aio.yield_overhead(_yield_runs(2.5), trip_us=2.0)
+    # round 1 ran slower for every style: the paired differences do not notice
+    assert over.loc["coroutine", "extra_ms"] == pytest.approx(0.0, abs=1e-9)
+    assert over.loc["coroutine", "noise_ms"] == pytest.approx(1.002)   # 1 % of the plain run > its range 0.8 ms
+    wide = aio.yield_overhead(_yield_runs(2.5, plain_ms=(100.0, 130.0, 100.0)), trip_us=2.0)
+    assert wide.loc["coroutine", "noise_ms"] == pytest.approx(30.0)     # a slow round widens the spread
+    assert over.loc["coroutine, 10,000 yields", "extra_ms"] == pytest.approx(25.0)
+    assert over.loc["coroutine, 10,000 yields", "model_ms"] == pytest.approx(20.0)
+    assert over.loc["coroutine, 100 yields", "same_speed"] and not over.loc["coroutine, 10,000 yields", "same_speed"]
+    assert over["matches_model"].all() and aio.c11_decision(over) == "holds"
+    assert over.attrs["plain_ms"] == pytest.approx(100.2) and over.attrs["trip_us"] == 2.0
+
+
+def test_yield_overhead_a_control_pair_sets_the_resolution():
+    runs = _yield_runs(2.5)
+    again = runs[runs["style"] == "plain function"].assign(style="plain function, again")
+    again["cpu_s"] = again["cpu_s"] + 0.003          # the same function, 3 ms apart: the machine's resolution
+    over = aio.yield_overhead(pd.concat([runs, again]), trip_us=2.0)
+    assert "plain function, again" not in over.index
+    assert over.loc["coroutine", "noise_ms"] == pytest.approx(6.0)
+
+
+def test_c11_decision_other_outcomes():
+    assert aio.c11_decision(aio.yield_overhead(_yield_runs(10.0), trip_us=2.0)) == "inconclusive"  # 5x the model
+    slow = _yield_runs(2.0, coroutine_extra_ms=(5.0, 5.2, 5.1))    # the coroutine itself 5 % slower, steadily
+    assert aio.c11_decision(aio.yield_overhead(slow, trip_us=2.0)) == "does not hold"
+    with pytest.raises(ValueError, match="same_work_yields"):
+        aio.yield_overhead(pd.DataFrame({"style": ["x"]}), 1.0)
+
+
+def test_plot_yields_draws_model_noise_and_points():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = aio.plot_yields(aio.yield_overhead(_yield_runs(2.5), trip_us=2.0))
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(lbl.startswith("model") for lbl in labels) and any("noise" in lbl for lbl in labels)
+    plt.close("all")
 
 
 # -- the exercise checker -----------------------------------------------------------------
@@ -300,17 +365,15 @@ def test_nested_demo_timeout_and_bad_timeout(monkeypatch):
         nested_demo.run(timeout_s=0.01)
 
 
-# -- the process pool ----------------------------------------------------------------------
+def test_event_loop_diagram_draws_the_queue_the_running_task_and_the_selector():
+    import matplotlib
+    import matplotlib.pyplot as plt
 
-
-def test_style_ratios_compare_each_round_with_its_own_plain_run():
-    rows = [{"style": st, "run": r, "cpu_s": base * f}
-            for r, base in enumerate((0.1, 0.3, 0.1)) for st, f in
-            (("plain function", 1.0), ("coroutine", 1.05), ("coroutine, yields often", 1.5))]
-    out = aio.style_ratios(pd.DataFrame(rows))
-    # round 1 ran three times slower for every style; the ratios do not notice
-    assert out.loc["coroutine", "median_ratio"] == pytest.approx(1.05)
-    assert out.loc["coroutine", "same_speed"] and not out.loc["coroutine, yields often", "same_speed"]
-    assert out["plain_scatter"].iloc[0] == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="same_work_both_styles"):
-        aio.style_ratios(pd.DataFrame({"style": ["x"]}))
+    matplotlib.use("Agg")
+    ax = aio.draw_event_loop(4)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "ready queue" in texts and "selector" in texts and "runs until" in texts
+    assert sum(f"task {i}" in texts for i in range(1, 5)) == 4
+    plt.close(ax.figure)
+    with pytest.raises(ValueError):
+        aio.draw_event_loop(1)
