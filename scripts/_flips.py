@@ -14,14 +14,14 @@ from collections import Counter
 from typing import Callable, Hashable, Sequence
 
 
-def report(outcomes: Sequence[Hashable]) -> int:
-    """Print the outcomes' counts and the number of flips; returns 0 (the script's exit status)."""
+def report(outcomes: Sequence[Hashable], label: str = "outcomes") -> int:
+    """Print the outcomes' counts and the number of flips (after ``label``); returns 0 (the exit status)."""
     if not outcomes:
-        print("no runs")
+        print(f"{label}: no runs")
         return 0
     counts = Counter(outcomes)
     common, n_common = counts.most_common(1)[0]
-    print(f"outcomes: {dict(counts)}; flips (runs not {common!r}): {len(outcomes) - n_common} of {len(outcomes)}")
+    print(f"{label}: {dict(counts)}; flips (runs not {common!r}): {len(outcomes) - n_common} of {len(outcomes)}")
     return 0
 
 

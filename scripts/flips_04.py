@@ -20,11 +20,11 @@ import asyncio
 import os
 import sys
 import time
-from collections import Counter
 
 os.environ.setdefault("COURSE_MODE", "quick")
 os.environ.setdefault("COURSE_PROGRESS", "off")
 
+from _flips import cli, report  # noqa: E402  (scripts/ is on the path when run as a script)
 from helpers import servers  # noqa: E402
 from helpers.core import config, timing, workloads  # noqa: E402
 from helpers.lessons import aio  # noqa: E402
@@ -129,11 +129,9 @@ def main(n: int = 10) -> int:
                   f"noise {f11['noise_ms']:.2f} ms, 1e5 yields {f11['max_over_model']:.2f}x model)  deadline {dl} ({cut_s:.3f} s)  "
                   f"thread lag median {lag:.2f} ms  ({time.perf_counter() - t0:.0f} s)", flush=True)
     for key, vals in outcomes.items():
-        counts = Counter(vals)
-        common, n_common = counts.most_common(1)[0]
-        print(f"{key}: {dict(counts)}; flips (runs not '{common}'): {n - n_common} of {n}")
+        report(vals, key)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10))
+    cli(main, 10)
