@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from helpers import load
@@ -319,6 +320,85 @@ def bare_interpreter_uss_mb(timeout_s: float = 30.0) -> float:
 
 
 # the sentence parts for each way ``cpu_decision`` can find the runs departing from the model
+# --- published figures beside ours (Cal Paterson's tails, iximiuz's threads) ----------------------
+def _published(measure: str, source: str) -> float:
+    from helpers.core import course
+
+    df = course.published()
+    row = df[df["source"].str.startswith(source) & (df["measure"] == measure)]
+    if row.empty:
+        raise KeyError(f"no published figure {measure!r} from {source!r} in data/published_figures.csv")
+    return float(row["value"].iloc[0])
+
+
+def published_beside(hundred: pd.DataFrame, grid: pd.DataFrame, points: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Two published shapes beside the same shapes measured in notebook 03, one row each
+    (shape, source, published, ours, ours_what, model) plus, for the tail, the published range.
+
+    - Cal Paterson (2020): P99 / P50 of gunicorn + Flask (sync), against ours at 100 closed-loop
+      clients on 4 sync workers (``hundred``) and, with ``points`` (``queueing.hockey_stick``),
+      under random arrivals at the highest utilisation tried with the most workers.
+    - iximiuz: threaded / single-threaded Flask throughput (5 clients, 1 s upstream), against
+      ours: the gthread server / 1 sync worker at the same client count from ``grid`` (section 4),
+      the largest count both ran with at most 5 clients; model min(C, capacity) / min(C, 1).
+    """
+    from helpers.core import course
+
+    src_cal, src_ix = "Cal Paterson", "iximiuz"
+    cal = _published("gunicorn+Flask (sync) P99", src_cal) / _published("gunicorn+Flask (sync) P50", src_cal)
+    pub = course.published()
+    pub = pub[pub["source"].str.startswith(src_cal)]
+    p50s = {m[:-4]: v for m, v in zip(pub["measure"], pub["value"]) if m.endswith(" P50")}
+    p99s = {m[:-4]: v for m, v in zip(pub["measure"], pub["value"]) if m.endswith(" P99")}
+    spread = [p99s[k] / p50s[k] for k in p50s if k in p99s]
+    lat = hundred["latency_s"]
+    rounds = np.ceil(np.arange(1, len(hundred) + 1) / 4)
+    rows = [{"shape": "P99 / P50", "source": src_cal, "published": cal, "published_min": min(spread),
+             "published_max": max(spread), "ours": float(lat.quantile(0.99) / lat.quantile(0.5)),
+             "ours_what": f"{len(hundred)} clients at once, 4 sync workers (closed loop)",
+             "model": float(np.quantile(rounds, 0.99) / np.quantile(rounds, 0.5))}]
+    if points is not None and len(points):
+        most = points[points["workers"] == points["workers"].max()].sort_values("rho_target").iloc[-1]
+        rows.append({"shape": "P99 / P50", "source": src_cal, "published": cal, "published_min": min(spread),
+                     "published_max": max(spread), "ours": float(most["p99_ms"] / most["p50_ms"]),
+                     "ours_what": f"random arrivals, {int(most['workers'])} sync workers, utilisation "
+                                  f"{most['rho']:.2f}",
+                     "model": float(most["model_p99_ms"] / most["model_p50_ms"])})
+    ix = _published("Flask threaded", src_ix) / _published("Flask single-threaded", src_ix)
+    thr = grid[grid["threads"] > 1]
+    one = grid[(grid["workers"] == 1) & (grid["threads"] == 1)]
+    common = sorted(set(thr["clients"]) & set(one["clients"]))
+    common = [c for c in common if c <= 5] or common
+    if thr.empty or one.empty or not common:
+        raise ValueError("grid needs a gthread server and 1 sync worker run at a common client count")
+    c = common[-1]
+    t = thr[thr["clients"] == c].iloc[0]
+    o = one[one["clients"] == c].iloc[0]
+    rows.append({"shape": "threaded / single-threaded throughput", "source": src_ix, "published": ix,
+                 "published_min": ix, "published_max": ix, "ours": float(t["throughput_rps"] / o["throughput_rps"]),
+                 "ours_what": f"{t['config']} / 1 sync worker, {c} clients",
+                 "model": float(min(c, t["capacity"]) / min(c, 1))})
+    return pd.DataFrame(rows)
+
+
+def published_sentences(table: pd.DataFrame) -> list[str]:
+    """One sentence per row of ``published_beside``, with its numbers (print it in a cell whose output
+    is not compared): the published figure, ours, our model, and whether the shape agrees (ours on the
+    same side of 1 and within a factor of 2 of the published figure)."""
+    out = []
+    for _, r in table.iterrows():
+        same_side = (r["ours"] > 1) == (r["published"] > 1)
+        close = same_side and 0.5 <= r["ours"] / r["published"] <= 2
+        verdict = ("the same shape here (within a factor of 2)" if close else
+                   "the same direction, but a wider gap here" if same_side and r["ours"] > r["published"] else
+                   "the same direction, but a narrower gap here" if same_side else "the opposite way round here")
+        extra = (f" (their servers ranged {r['published_min']:.1f}x to {r['published_max']:.1f}x)"
+                 if r["published_max"] > r["published_min"] else "")
+        out.append(f"{r['shape']}: {r['source']} published {r['published']:.2f}x{extra}; ours {r['ours']:.2f}x "
+                   f"({r['ours_what']}; our model {r['model']:.2f}x): {verdict}.")
+    return out
+
+
 CPU_DEPARTURES = {
     "not-helped": "going up to one worker per core did not come nearer the ideal gain than none",
     "grew-beyond": "throughput kept growing beyond the core count",

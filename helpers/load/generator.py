@@ -20,6 +20,10 @@ Three clients: two because the lessons contrast them, one for the ceiling:
 ``processes`` splits the clients and the requests across several generator
 processes that start at one agreed instant; their rows are merged into one
 table (unique request and client numbers, one t0).
+
+``run_open_loop`` is the open-loop mode: requests arrive at random (Poisson)
+instants at a given rate, whatever the server does, and each latency counts
+from the instant the request was due (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -42,6 +46,12 @@ MAX_DEADLINE_S = 3600.0  # the longest a child process may run (helpers.core.pro
 FD_MARGIN = 64  # files a Python process holds open besides its sockets
 COLUMNS = ("request", "client", "t_send", "t_done", "latency_s", "status", "error",
            "server_pid", "server_thread", "server_start", "server_end")
+OPEN_COLUMNS = ("request", "client", "t_sched", "t_send", "t_done", "latency_s", "status", "error",
+                "server_pid", "server_thread", "server_start", "server_end")
+# One open-loop generator process (raw client, one event loop) is refused rates above this: each
+# request may need its own TCP connection (gunicorn's sync workers close every one), and the
+# generator must stay far from saturating its core, or its own lateness would dominate what it measures.
+MAX_RATE_RPS = 2000.0
 
 
 def check_concurrency(concurrency: int) -> None:
@@ -225,5 +235,100 @@ def _merge(outs: list[dict], processes_requested) -> pd.DataFrame:
     limits["loadgen_pids"] = [m["loadgen_pid"] for m in metas]
     limits["generator_start_late_s"] = max(m.get("start_late_s", 0.0) for m in metas)
     limits["loadgen_open_files"] = min(m["loadgen_open_files"] for m in metas)
+    df.attrs["limits"] = limits
+    return df
+
+
+# -- open loop: Poisson arrivals -------------------------------------------------------------
+def poisson_schedule(rate_rps: float, requests: int, seed: int = 0) -> "np.ndarray":
+    """When each of ``requests`` Poisson arrivals at ``rate_rps`` per second is due, in seconds from 0.
+
+    The gaps between arrivals are independent exponentials of mean ``1 / rate_rps``, drawn
+    from ``numpy.random.default_rng(seed)``: the same seed gives the same schedule. The first
+    arrival is due one gap after 0. Returns a float array, increasing.
+    """
+    import numpy as np
+
+    rate_rps = _rate(rate_rps)
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+        raise ValueError(f"requests must be a positive int, got {requests!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    return np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate_rps, requests))
+
+
+def _rate(rate_rps) -> float:
+    if isinstance(rate_rps, bool) or not isinstance(rate_rps, (int, float)) or not (0 < rate_rps <= MAX_RATE_RPS):
+        raise ValueError(
+            f"rate_rps must be a number of requests per second in (0, {MAX_RATE_RPS:g}], got {rate_rps!r}: one "
+            "open-loop generator process cannot send faster and still keep to its schedule on this harness")
+    return float(rate_rps)
+
+
+def run_open_loop(
+    url: str,
+    *,
+    rate_rps: float,
+    requests: int,
+    seed: int = 0,
+    connection_limit: int | None = None,
+    keepalive: bool = True,
+    timeout_s: float = 30.0,
+    deadline_s: float | None = None,
+) -> pd.DataFrame:
+    """Open loop: send ``requests`` GETs to ``url`` at Poisson instants, ``rate_rps`` per second on average.
+
+    The schedule is ``poisson_schedule(rate_rps, requests, seed)``; each request is sent at its
+    instant (never before; later if the generator falls behind) whatever happened to the earlier
+    ones. ``latency_s`` is measured from the **scheduled** instant (``t_sched``), so any lateness of
+    the generator, and any wait for a connection, counts: no coordinated omission.
+    ``connection_limit`` caps the requests in flight (default: ``requests``, so no request ever
+    waits for a free connection; refused if the machine's open-file limit cannot hold it). One
+    generator process (the raw client: asyncio protocols parsed by httptools), no warm-up
+    connections (a sync worker would sit on an idle one). ``timeout_s`` bounds each request,
+    ``deadline_s`` the whole run (default: the schedule's length plus ``timeout_s`` plus 30 s).
+
+    Returns one row per request, sorted by send time: request, client (which connection carried
+    it), t_sched, t_send, t_done, latency_s (t_done - t_sched), status, error, the server's fields,
+    send_late_s (t_send - t_sched: the generator's own lateness plus any wait for a connection),
+    wait_s (server_start - t_sched: scheduled until the handler started) and service_s.
+    ``attrs["limits"]`` holds mode, rate_rps, seed, connection_limit, connections_opened,
+    max_in_flight, waited_for_connection (requests that found every connection busy),
+    loadgen_cpu_share, send_late_p99_s and send_late_max_s.
+    """
+    checks.loopback_url(url)
+    rate_rps = _rate(rate_rps)
+    offsets = poisson_schedule(rate_rps, requests, seed)
+    if connection_limit is None:
+        connection_limit = min(requests, MAX_CONCURRENCY)
+    if isinstance(connection_limit, bool) or not isinstance(connection_limit, int) or connection_limit < 1:
+        raise ValueError(f"connection_limit must be a positive int, got {connection_limit!r}")
+    check_concurrency(connection_limit)
+    if not (0 < timeout_s <= 600):
+        raise ValueError(f"timeout_s must be in (0, 600] seconds, got {timeout_s!r}")
+    if deadline_s is None:
+        deadline_s = min(MAX_DEADLINE_S, 30.0 + float(offsets[-1]) + timeout_s)
+    deadline_s = checks.seconds(deadline_s, "deadline_s", MAX_DEADLINE_S)
+    if float(offsets[-1]) >= deadline_s:
+        raise ValueError(f"{requests} requests at {rate_rps:g}/s take about {offsets[-1]:.1f} s to send, longer "
+                         f"than deadline_s = {deadline_s:g} s; send fewer or raise deadline_s")
+    spec = {"url": url, "client": "raw", "keepalive": bool(keepalive), "timeout_s": float(timeout_s),
+            "requests": requests, "concurrency": connection_limit, "connection_limit": connection_limit,
+            "open_loop": {"rate_rps": rate_rps, "seed": seed, "offsets_s": [float(x) for x in offsets]}}
+    out = _run_one(spec, deadline_s, requests)
+    meta, t0 = out["meta"], out["meta"]["t_start"]
+    df = request_frame(out["rows"], t0, OPEN_COLUMNS)
+    df["t_sched"] = pd.to_numeric(df["t_sched"], errors="coerce") - t0
+    df["latency_s"] = df["t_done"] - df["t_sched"]
+    df["send_late_s"] = df["t_send"] - df["t_sched"]
+    df["wait_s"] = df["server_start"] - df["t_sched"]
+    limits = {k: v for k, v in meta.items() if k not in ("t_start",)}
+    limits["generator_start_late_s"] = limits.pop("start_late_s", 0.0)
+    limits["loadgen_cpu_share"] = meta["loadgen_cpu_s"] / meta["wall_s"] if meta["wall_s"] > 0 else float("nan")
+    limits["generator_processes"] = 1
+    limits["loadgen_pids"] = [meta["loadgen_pid"]]
+    late = df["send_late_s"]
+    limits["send_late_p99_s"] = float(late.quantile(0.99)) if len(late) else float("nan")
+    limits["send_late_max_s"] = float(late.max()) if len(late) else float("nan")
     df.attrs["limits"] = limits
     return df

@@ -188,21 +188,26 @@ class _Connection(asyncio.Protocol):
         self.closed = True
 
 
-async def run_raw(spec: dict) -> tuple[list[tuple], dict]:
-    """The raw client: one coroutine and one kept-alive connection (``_Connection``) per client."""
+def _request_bytes(spec: dict) -> tuple[str, int, bytes]:
+    """(host, port, the GET request's bytes) for ``spec["url"]``, keep-alive unless ``spec["keepalive"]`` is off."""
     from urllib.parse import urlsplit
 
-    from httptools import HttpParserError
-
-    n, c = spec["requests"], spec["concurrency"]
-    timeout_s = spec["timeout_s"]
     parts = urlsplit(spec["url"])
-    host, port = parts.hostname, parts.port or 80
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
     head = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: course-loadgen\r\n"
     request = (head + ("" if spec["keepalive"] else "Connection: close\r\n") + "\r\n").encode()
+    return parts.hostname, parts.port or 80, request
+
+
+async def run_raw(spec: dict) -> tuple[list[tuple], dict]:
+    """The raw client: one coroutine and one kept-alive connection (``_Connection``) per client."""
+    from httptools import HttpParserError
+
+    n, c = spec["requests"], spec["concurrency"]
+    timeout_s = spec["timeout_s"]
+    host, port, request = _request_bytes(spec)
     loop = asyncio.get_running_loop()
     counter = itertools.count()
     raw: list[tuple] = []
@@ -216,9 +221,7 @@ async def run_raw(spec: dict) -> tuple[list[tuple], dict]:
         # Open the connections and send one request on each before the clock
         # starts: then the server has accepted them all (a finished TCP
         # handshake alone only means the kernel queued the connection).
-        warm = urlsplit(spec["warm_url"])
-        warm_request = (f"GET {warm.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                        "User-Agent: course-loadgen\r\n\r\n").encode()
+        _, _, warm_request = _request_bytes({"url": spec["warm_url"], "keepalive": True})
 
         async def open_one(k: int) -> None:
             try:
@@ -306,7 +309,7 @@ def main() -> None:
     """Read the spec on stdin, run it, write the result as JSON on stdout."""
     spec = json.load(sys.stdin)
     try:
-        result = run(spec)
+        result = run_open(spec) if spec.get("open_loop") else run(spec)
     except BaseException:
         _mark_failed(spec)
         raise
@@ -346,6 +349,107 @@ def run(spec: dict) -> dict:
         "start_late_s": spec.get("start_late_s", 0.0),
         "wall_s": wall,
         "loadgen_cpu_s": cpu,
+    }
+    return {"meta": meta, "rows": rows}
+
+
+# -- open loop: requests sent at scheduled instants, whatever the answers do ------------------
+async def open_loop_raw(spec: dict) -> tuple[list[tuple], dict]:
+    """The open-loop raw client: request i is due at ``t_start + offsets_s[i]`` and is sent then,
+    on an idle kept-alive connection or a new one, whether or not earlier requests were answered.
+
+    At most ``connection_limit`` requests are in flight; a request due while all are busy waits
+    for one (``waited_for_connection`` counts them; that wait is part of its latency, which the
+    caller measures from the scheduled instant). A request is never sent before its instant.
+    Hot-loop tuples: (i, connection, t_sched, t_send, t_done, status, body, error).
+    """
+    from httptools import HttpParserError
+
+    offsets = spec["open_loop"]["offsets_s"]
+    limit = spec["connection_limit"]
+    timeout_s = spec["timeout_s"]
+    host, port, request = _request_bytes(spec)
+    loop = asyncio.get_running_loop()
+    perf = time.perf_counter
+    raw: list[tuple] = []
+    idle: list[tuple[int, _Connection]] = []
+    slots = asyncio.Semaphore(limit)
+    stats = {"opened": 0, "in_flight": 0, "max_in_flight": 0, "waited": 0}
+
+    def expire(conn: _Connection) -> None:
+        conn._fail(asyncio.TimeoutError(f"no answer within {timeout_s:g} s"))
+
+    async def one(i: int, t_sched: float) -> None:
+        if slots.locked():
+            stats["waited"] += 1
+        async with slots:
+            stats["in_flight"] += 1
+            stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
+            t_send = perf()
+            cid, conn = idle.pop() if idle else (None, None)
+            try:
+                if conn is None or conn.closed:
+                    cid, stats["opened"] = stats["opened"], stats["opened"] + 1
+                    _, conn = await asyncio.wait_for(
+                        loop.create_connection(lambda: _Connection(loop), host, port), timeout_s)
+                timer = loop.call_later(timeout_s, expire, conn)
+                try:
+                    status, body = await conn.request(request)
+                finally:
+                    timer.cancel()
+                raw.append((i, cid, t_sched, t_send, perf(), status, body, None))
+                if not conn.closed:
+                    idle.append((cid, conn))
+            except (OSError, asyncio.TimeoutError, HttpParserError) as e:
+                raw.append((i, cid, t_sched, t_send, perf(), None, None, f"{type(e).__name__}: {e}"))
+                if conn is not None:
+                    conn.close()
+            finally:
+                stats["in_flight"] -= 1
+
+    spec["cpu0"], spec["t_start"] = time.process_time(), start_gate(spec)
+    t0 = spec["t_start"]
+    tasks = []
+    for i, off in enumerate(offsets):
+        due = t0 + off
+        left = due - perf()
+        if left > 0.001:
+            await asyncio.sleep(left - 0.0005)  # the loop's timers are coarse (uvloop: whole ms)
+        while perf() < due:  # never early: the last fraction of a millisecond, yielding
+            await asyncio.sleep(0)
+        tasks.append(loop.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    for _, conn in idle:
+        conn.close()
+    return raw, {"connection_limit": limit, "connections_opened": stats["opened"],
+                 "max_in_flight": stats["max_in_flight"], "waited_for_connection": stats["waited"]}
+
+
+def run_open(spec: dict) -> dict:
+    """Run an open-loop spec (``spec["open_loop"]``: rate_rps, seed, offsets_s); {"meta": ..., "rows": ...}."""
+    from helpers.load.clients import record
+
+    soft, hard = raise_open_file_limit(spec["connection_limit"] + 64)
+    _import_client("raw")
+    spec["cpu0"], spec["t_start"] = time.process_time(), time.perf_counter()
+    runner = _loop_runner()
+    raw, limits = runner(open_loop_raw(spec))
+    limits["client_loop"] = "uvloop" if runner is not asyncio.run else "asyncio"
+    t_start = spec["t_start"]
+    wall = time.perf_counter() - t_start
+    cpu = time.process_time() - spec["cpu0"]
+    rows = []
+    for i, cid, t_sched, t_send, t_done, status, body, error in raw:
+        rec = record(t_send, status, body, error, t_done)
+        rec["request"], rec["client"], rec["t_sched"] = i, cid, t_sched
+        rows.append(rec)
+    ol = spec["open_loop"]
+    meta = {
+        "client": "raw", "mode": "open loop", "rate_rps": ol["rate_rps"], "seed": ol["seed"],
+        "requests": len(ol["offsets_s"]), "keepalive": spec["keepalive"], "warm_connections": False,
+        "timeout_s": spec["timeout_s"], **limits, "loadgen_open_files": soft, "loadgen_open_files_hard": hard,
+        "loadgen_pid": os.getpid(), "t_start": t_start, "start_late_s": spec.get("start_late_s", 0.0),
+        "wall_s": wall, "loadgen_cpu_s": cpu,
     }
     return {"meta": meta, "rows": rows}
 
