@@ -3,13 +3,14 @@
 Each script runs one notebook experiment and its decision N times in quick
 mode (the notebook's own helper code and sizes), prints one line per run, and
 ends with ``report(outcomes)``: how many runs differ from the most common
-outcome. A verdict is stable when that count is zero. ``cli(main, default)``
+outcome (``repeat(n, once)`` does the loop, the lines and the report). A verdict is stable when that count is zero. ``cli(main, default)``
 reads N from the command line.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from typing import Callable, Hashable, Sequence
 
@@ -23,6 +24,18 @@ def report(outcomes: Sequence[Hashable], label: str = "outcomes") -> int:
     common, n_common = counts.most_common(1)[0]
     print(f"{label}: {dict(counts)}; flips (runs not {common!r}): {len(outcomes) - n_common} of {len(outcomes)}")
     return 0
+
+
+def repeat(n: int, once: Callable[[], tuple[Hashable, str]], label: str = "outcomes") -> int:
+    """Call ``once()`` ``n`` times; it returns (outcome, a line of figures). Print one line per run, then
+    ``report``; returns 0."""
+    outcomes = []
+    for k in range(n):
+        t0 = time.perf_counter()
+        outcome, detail = once()
+        outcomes.append(outcome)
+        print(f"run {k + 1:2d}: {outcome!s:28s} {detail}  ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return report(outcomes, label)
 
 
 def cli(main: Callable[[int], int], default: int) -> None:

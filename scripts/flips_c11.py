@@ -14,12 +14,11 @@ differ from the most common outcome.
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("COURSE_MODE", "quick")
 
 import psutil  # noqa: E402
-from _flips import cli, report  # noqa: E402  (scripts/ is on the path when run as a script)
+from _flips import cli, repeat  # noqa: E402  (scripts/ is on the path when run as a script)
 
 from helpers.core import config, workloads  # noqa: E402
 from helpers.lessons import pools  # noqa: E402
@@ -34,23 +33,22 @@ def main(n: int = 10) -> int:
     workloads.calibrate()
     print(f"C11 flips: {n} runs, mode {os.environ['COURSE_MODE']}, work {WORK_MS} ms, switches {SWITCHES}, "
           f"repeats {REPEATS}, load average {psutil.getloadavg()[0]:.2f}")
-    outcomes = []
-    for k in range(n):
-        t0 = time.perf_counter()
+
+    def once():
         sweep = pools.switch_sweep(workloads.iterations_for(WORK_MS), SWITCHES, repeats=REPEATS)
         over = pools.switch_overhead(sweep)
         holds = bool(over["only_switching"].iloc[0])             # the verdict: the fewest switches
         top = float(over["model_ratio"].iloc[-1])
         model_ok = 0.5 <= top <= 2.0                              # the check: the most switches
-        outcomes.append((holds, model_ok))
-        print(f"run {k + 1:2d}: verdict {holds!s:5s} check {model_ok!s:5s} {over.attrs['us_per_switch']:.2f} us/switch "
-              f"(min {over.attrs['us_per_switch_min']:.2f}, max {over.attrs['us_per_switch_max']:.2f}); "
-              f"noise {over['noise_ms'].iloc[0]:.2f} ms; extra at {SWITCHES[0]}: {over['extra_ms'].iloc[0]:.2f} ms; "
-              f"residual/noise at {SWITCHES[0]}: {(over['extra_ms'] - over['model_ms']).abs().iloc[0] / over['noise_ms'].iloc[0]:.2f}; "
-              f"told apart at {over.loc[over['told_apart'], 'switches'].tolist()}; "
-              f"extra/model at {SWITCHES[-1]}: {top:.2f}  "
-              f"({time.perf_counter() - t0:.1f} s, load {psutil.getloadavg()[0]:.2f})", flush=True)
-    return report(outcomes)
+        few = over.iloc[0]
+        return (holds, model_ok), (
+            f"{over.attrs['us_per_switch']:.2f} us/switch (min {over.attrs['us_per_switch_min']:.2f}, "
+            f"max {over.attrs['us_per_switch_max']:.2f}); noise {few['noise_ms']:.2f} ms; extra at {SWITCHES[0]}: "
+            f"{few['extra_ms']:.2f} ms; residual/noise there: {abs(few['extra_ms'] - few['model_ms']) / few['noise_ms']:.2f}; "
+            f"told apart at {over.loc[over['told_apart'], 'switches'].tolist()}; extra/model at {SWITCHES[-1]}: "
+            f"{top:.2f}; load {psutil.getloadavg()[0]:.2f}")
+
+    return repeat(n, once)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ differ from the most common outcome.
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("COURSE_MODE", "quick")
 
-from _flips import cli, report  # noqa: E402  (scripts/ is on the path when run as a script)
+from _flips import cli, repeat  # noqa: E402  (scripts/ is on the path when run as a script)
 from helpers.core import system  # noqa: E402
 from helpers.lessons import sync_workers  # noqa: E402
 
@@ -24,17 +23,14 @@ def main(n: int = 20) -> int:
     cores = system.machine()["cpus_usable"]
     params = sync_workers.cpu_params()
     print(f"C4 flips: {n} runs, {cores} usable cores, mode {os.environ['COURSE_MODE']}, sizes {params}")
-    outcomes = []
-    for k in range(n):
-        t0 = time.perf_counter()
+
+    def once():
         runs, w = sync_workers.cpu_sweep(cores, progress=False, **params)
         d = sync_workers.cpu_decision(runs, cores, w.free_cores)
-        key = f"{d['outcome']}:{d['reason']}"
-        outcomes.append(key)
-        print(f"run {k + 1:2d}: {key:28s} gain {d['gain']:.2f}x  beyond {d['beyond']:.2f}x  "
-              f"threads {d['threads']:.2f}x  free cores {w.free_cores:.2f}  ({time.perf_counter() - t0:.0f} s)",
-              flush=True)
-    return report(outcomes)
+        return f"{d['outcome']}:{d['reason']}", (f"gain {d['gain']:.2f}x  beyond {d['beyond']:.2f}x  "
+                                                  f"threads {d['threads']:.2f}x  free cores {w.free_cores:.2f}")
+
+    return repeat(n, once)
 
 
 if __name__ == "__main__":

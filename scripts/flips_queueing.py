@@ -11,29 +11,26 @@ common outcome.
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("COURSE_MODE", "quick")
 
-from _flips import cli, report  # noqa: E402  (scripts/ is on the path when run as a script)
+from _flips import cli, repeat  # noqa: E402  (scripts/ is on the path when run as a script)
 from helpers.lessons import queueing  # noqa: E402
 
 
 def main(n: int = 10) -> int:
     params = queueing.params()
     print(f"C3 hockey-stick flips: {n} runs, mode {os.environ['COURSE_MODE']}, sizes {params}", flush=True)
-    outcomes = []
-    for k in range(n):
-        t0 = time.perf_counter()
+
+    def once():
         pts = queueing.hockey_stick(progress=False, **params)
         d = queueing.decision(pts)
         key = f"{d['outcome']}:grew={d['grew']},fewer={d['fewer_queue']},model={d['model']}"
-        outcomes.append(key)
-        print(f"run {k + 1:2d}: {key:44s} growth {d['growth']:.2f}x  queued gap {d['queued_gap']:.2f}  "
-              f"same-rate P99 {d['same_rate_ratio']:.2f}x  "
-              f"model ratio {d['model_ratio']:.2f}  kept up {queueing.generator_kept_up(pts)}  "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    return report(outcomes)
+        return key, (f"growth {d['growth']:.2f}x  queued gap {d['queued_gap']:.2f}  "
+                     f"same-rate P99 {d['same_rate_ratio']:.2f}x  model ratio {d['model_ratio']:.2f}  "
+                     f"kept up {queueing.generator_kept_up(pts)}")
+
+    return repeat(n, once)
 
 
 if __name__ == "__main__":
